@@ -1,0 +1,569 @@
+/**
+ * Loading a pipeline config: JSON parse with line numbers, `${env:X}` and
+ * `${var:X}` interpolation, declared parameters, and validation of every stage
+ * entry through its own schema. Every problem is reported at once, each with
+ * its JSON path, what was expected and the value found; nothing is touched
+ * before the whole config is valid.
+ * @module
+ */
+import { z } from "zod";
+import { resolve } from "node:path";
+import { ConfigError, MissingError } from "./errors.ts";
+import { closest, type Registry } from "./registry.ts";
+import { collectSecrets } from "./secret.ts";
+import type { StageDefinition, StageKind } from "./stage.ts";
+
+/** The type a declared parameter takes on the command line. */
+export const paramSchema = z.object({
+  type: z.enum(["string", "integer", "number", "boolean", "date"]).default("string").describe(
+    "Value type; `date` is `yyyy-MM-dd`.",
+  ),
+  required: z.boolean().default(false).describe("The run refuses to start without it."),
+  default: z.union([z.string(), z.number(), z.boolean()]).optional().describe(
+    "Value when the option is not given.",
+  ),
+  description: z.string().default("").describe("Shown by `ticketsync run CONFIG --help`."),
+}).strict();
+
+/** A declared parameter. */
+export type Param = z.output<typeof paramSchema>;
+
+/** The top level of a config, without its stages (validated entry by entry). */
+export const pipelineSchema = z.object({
+  $schema: z.string().optional().describe("Path or URL of the JSON Schema (for editors)."),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_-]*$/, "expected letters, digits, - or _")
+    .describe("Pipeline name: names the state file, the lock and the logs."),
+  description: z.string().default("").describe("What this pipeline does, for humans."),
+  params: z.record(
+    z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lower-case option name like tenant-id"),
+    paramSchema,
+  ).default({}).describe(
+    "Parameters the run takes as `--name value`; used in the config as `${var:name}`.",
+  ),
+  key: z.string().min(1).describe(
+    "The record identity at the destination: a field path (`ticket_number`) or a template (`{tenant_id}:{id}`).",
+  ),
+  noun: z.string().default("records").describe(
+    'What progress lines call the records ("Imported 1000/5000 tickets").',
+  ),
+  progressEvery: z.number().int().positive().default(1000).describe(
+    "Log a progress line every N records.",
+  ),
+  state: z.object({
+    path: z.string().optional().describe(
+      "SQLite state ledger file (default `.ticketsync/<name>.state.db` in the working directory).",
+    ),
+  }).strict().default({}).describe("Where the per-record ledger, cursors and dead letters live."),
+  stages: z.array(z.record(z.string(), z.unknown())).min(2).describe(
+    "The stage chain: read, then filters/transforms, then sinks, then reports.",
+  ),
+}).strict();
+
+/** One validated stage entry. */
+export interface StageEntry {
+  /** `stages[2] transform.map` or `stages[2] <id>`: how logs name it. */
+  id: string;
+  index: number;
+  use: string;
+  definition: StageDefinition;
+  /** The stage's parsed config (without `use` and `id`). */
+  config: Record<string, unknown>;
+}
+
+/** A loaded, validated config. */
+export interface LoadedConfig {
+  /** Config file path as given. */
+  path: string;
+  name: string;
+  description: string;
+  key: string;
+  noun: string;
+  progressEvery: number;
+  params: Record<string, Param>;
+  /** Absolute path of the state ledger. */
+  statePath: string;
+  stages: StageEntry[];
+  /** Values to redact from all output. */
+  secrets: Set<string>;
+  /** Variables after parameter parsing (`${var:x}`). */
+  vars: Record<string, unknown>;
+}
+
+/** Inputs besides the file itself. */
+export interface LoadOptions {
+  registry: Registry;
+  /** `--var NAME=value` and parsed parameter options. */
+  vars?: Record<string, string>;
+  /** Raw `--name value` options meant for declared parameters. */
+  paramArgs?: Record<string, string | boolean>;
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
+const PLACEHOLDER = /\$\{(env|var):([^${}]+)\}/;
+
+/** Reads and validates a config file. Throws ConfigError (exit 1) or MissingError (exit 2). */
+export async function loadConfig(path: string, options: LoadOptions): Promise<LoadedConfig> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new MissingError(`Cannot read config "${path}": file does not exist`);
+    }
+    throw error;
+  }
+  return parseConfig(text, path, options);
+}
+
+/** Validates config text (exported for tests and `validate`). */
+export function parseConfig(text: string, path: string, options: LoadOptions): LoadedConfig {
+  const raw = parseJson(text, path);
+  const problems: string[] = [];
+  const env = options.env ?? {};
+  const cwd = options.cwd ?? Deno.cwd();
+
+  // Parameters are declared in the config itself, so read them before interpolating.
+  const declared = z.record(z.string(), paramSchema).safeParse(
+    (raw as { params?: unknown })?.params ?? {},
+    { reportInput: true },
+  );
+  const params: Record<string, Param> = declared.success ? declared.data : {};
+  const vars: Record<string, unknown> = {
+    ...resolveParams(params, options.paramArgs ?? {}, problems),
+    ...options.vars,
+  };
+
+  const secrets = new Set<string>();
+  const interpolated = interpolate(raw, [], { env, vars, problems, secrets });
+
+  const top = pipelineSchema.safeParse(interpolated, { reportInput: true });
+  if (!top.success) problems.push(...formatIssues(top.error.issues, []));
+
+  const stages: StageEntry[] = [];
+  const rawStages = (interpolated as { stages?: unknown })?.stages;
+  if (Array.isArray(rawStages)) {
+    rawStages.forEach((entry, index) => {
+      const stage = parseStageEntry(entry, index, options.registry, problems, secrets);
+      if (stage) stages.push(stage);
+    });
+    if (stages.length === rawStages.length) checkOrder(stages, problems);
+  }
+
+  if (problems.length > 0 || !top.success) {
+    throw new ConfigError(`Invalid config "${path}"`, problems);
+  }
+  const pipeline = top.data;
+  return {
+    path,
+    name: pipeline.name,
+    description: pipeline.description,
+    key: pipeline.key,
+    noun: pipeline.noun,
+    progressEvery: pipeline.progressEvery,
+    params,
+    statePath: resolve(cwd, pipeline.state.path ?? `.ticketsync/${pipeline.name}.state.db`),
+    stages,
+    secrets,
+    vars,
+  };
+}
+
+function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const match = /position (\d+)/.exec(message);
+    if (match) {
+      const offset = Number(match[1]);
+      const before = text.slice(0, offset);
+      const line = before.split("\n").length;
+      const column = offset - before.lastIndexOf("\n");
+      const detail = message.replace(/ in JSON at position \d+.*$/, "").replace(/^.*?: /, "");
+      throw new ConfigError(
+        `Cannot read config "${path}": line ${line}, column ${column}: ${detail}`,
+      );
+    }
+    throw new ConfigError(`Cannot read config "${path}": ${message}`);
+  }
+}
+
+function parseStageEntry(
+  entry: unknown,
+  index: number,
+  registry: Registry,
+  problems: string[],
+  secrets: Set<string>,
+): StageEntry | undefined {
+  const at = `stages[${index}]`;
+  if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
+    problems.push(`${at}: expected an object with "use", got ${describeValue(entry)}`);
+    return undefined;
+  }
+  const use = (entry as Record<string, unknown>).use;
+  if (typeof use !== "string") {
+    problems.push(`${at}.use: expected a stage name like "read.json", got ${describeValue(use)}`);
+    return undefined;
+  }
+  const definition = registry.get(use);
+  if (!definition) {
+    const guess = closest(use, registry.refs());
+    problems.push(
+      `${at}.use: unknown stage ${JSON.stringify(use)}` +
+        (guess ? ` (did you mean ${JSON.stringify(guess)}?)` : "") +
+        `; expected one of ${registry.refs().map((ref) => JSON.stringify(ref)).join(", ")}`,
+    );
+    return undefined;
+  }
+  const parsed = registry.entrySchema(definition).safeParse(entry, { reportInput: true });
+  if (!parsed.success) {
+    problems.push(...formatIssues(parsed.error.issues, ["stages", index], definition));
+    return undefined;
+  }
+  const { use: _use, id, ...config } = parsed.data as Record<string, unknown>;
+  collectSecrets(definition.config, config, secrets);
+  return {
+    id: `${at} ${typeof id === "string" ? id : use}`,
+    index,
+    use,
+    definition,
+    config,
+  };
+}
+
+const ORDER: Record<StageKind, number> = {
+  "read": 0,
+  "filter": 1,
+  "transform": 1,
+  "sync-tickets": 2,
+  "sync-responses": 3,
+  "report": 4,
+};
+
+function checkOrder(stages: StageEntry[], problems: string[]): void {
+  if (stages[0]?.definition.kind !== "read") {
+    problems.push(`stages[0]: expected a read stage first, got "${stages[0]?.use}"`);
+  }
+  let rank = 0;
+  for (const stage of stages) {
+    const kind = stage.definition.kind;
+    if (kind === "read" && stage.index > 0) {
+      problems.push(`stages[${stage.index}]: only one read stage is allowed, got "${stage.use}"`);
+    }
+    if (ORDER[kind] < rank) {
+      problems.push(
+        `stages[${stage.index}]: a ${kind} stage cannot come after a later kind; ` +
+          `expected order read, filter/transform, sync-tickets, sync-responses, report`,
+      );
+    }
+    rank = Math.max(rank, ORDER[kind]);
+  }
+  if (!stages.some((stage) => stage.definition.kind === "sync-tickets")) {
+    problems.push(`stages: expected at least one sync-tickets stage`);
+  }
+}
+
+interface InterpolationContext {
+  env: Record<string, string>;
+  vars: Record<string, unknown>;
+  problems: string[];
+  secrets: Set<string>;
+}
+
+/** Replaces `${env:X}` / `${var:X}` in every string, innermost first, so `${env:${var:region}_API}` works. */
+function interpolate(
+  value: unknown,
+  path: (string | number)[],
+  ctx: InterpolationContext,
+): unknown {
+  if (typeof value === "string") return interpolateString(value, path, ctx);
+  if (Array.isArray(value)) return value.map((child, i) => interpolate(child, [...path, i], ctx));
+  if (value !== null && typeof value === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [key, child] of Object.entries(value)) {
+      // `params` holds declarations, not values to fill in.
+      out[key] = path.length === 0 && key === "params"
+        ? child
+        : interpolate(child, [...path, key], ctx);
+    }
+    return out;
+  }
+  return value;
+}
+
+function interpolateString(
+  text: string,
+  path: (string | number)[],
+  ctx: InterpolationContext,
+): unknown {
+  let current = text;
+  for (let guard = 0; guard < 20; guard++) {
+    const match = PLACEHOLDER.exec(current);
+    if (!match) return current;
+    const [whole, source, rawName] = match;
+    const [name, fallback] = splitDefault(rawName);
+    let replacement: unknown;
+    if (source === "env") {
+      replacement = ctx.env[name] ?? fallback;
+      if (replacement === undefined) {
+        ctx.problems.push(
+          `${formatPath(path)}: environment variable ${
+            JSON.stringify(name)
+          } is not set (used as ${whole})`,
+        );
+        return current;
+      }
+      if (ENV_SECRET_NAME.test(name)) ctx.secrets.add(String(replacement));
+    } else {
+      replacement = ctx.vars[name] ?? fallback;
+      if (replacement === undefined) {
+        ctx.problems.push(
+          `${formatPath(path)}: variable ${
+            JSON.stringify(name)
+          } is not set (pass --var ${name}=VALUE or declare it in "params")`,
+        );
+        return current;
+      }
+    }
+    // A string that is exactly one placeholder takes the value's own type (a number stays a number).
+    if (whole === current && PLACEHOLDER.exec(String(replacement)) === null) return replacement;
+    current = current.replace(whole, String(replacement));
+  }
+  ctx.problems.push(`${formatPath(path)}: placeholders nest too deeply in ${JSON.stringify(text)}`);
+  return current;
+}
+
+function splitDefault(name: string): [string, string | undefined] {
+  const at = name.indexOf(":-");
+  return at === -1 ? [name, undefined] : [name.slice(0, at), name.slice(at + 2)];
+}
+
+/** Checks `--name value` options against the declared parameters; returns typed values by name. */
+function resolveParams(
+  params: Record<string, Param>,
+  args: Record<string, string | boolean>,
+  problems: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of Object.keys(args)) {
+    if (!(name in params)) {
+      const known = Object.keys(params).map((p) => `--${p}`);
+      problems.push(
+        `--${name}: unknown option` +
+          (known.length
+            ? `; this pipeline's parameters are ${known.join(", ")}`
+            : "; this pipeline declares no parameters"),
+      );
+    }
+  }
+  for (const [name, param] of Object.entries(params)) {
+    const given = args[name];
+    if (given === undefined) {
+      if (param.default !== undefined) out[name] = param.default;
+      else if (param.required) {
+        problems.push(
+          `--${name}: required parameter is missing${
+            param.description ? ` (${param.description})` : ""
+          }`,
+        );
+      }
+      continue;
+    }
+    const value = convertParam(given, param);
+    if (value.ok) out[name] = value.value;
+    else problems.push(`--${name}: expected ${value.expected}, got ${JSON.stringify(given)}`);
+  }
+  return out;
+}
+
+function convertParam(
+  given: string | boolean,
+  param: Param,
+): { ok: true; value: unknown } | { ok: false; expected: string } {
+  const text = String(given);
+  switch (param.type) {
+    case "string":
+      return typeof given === "string" && given !== ""
+        ? { ok: true, value: given }
+        : { ok: false, expected: "a value" };
+    case "integer":
+      return /^-?\d+$/.test(text)
+        ? { ok: true, value: Number(text) }
+        : { ok: false, expected: "an integer" };
+    case "number":
+      return text.trim() !== "" && Number.isFinite(Number(text))
+        ? { ok: true, value: Number(text) }
+        : { ok: false, expected: "a number" };
+    case "boolean":
+      if (given === true || text === "true") return { ok: true, value: true };
+      if (text === "false") return { ok: true, value: false };
+      return { ok: false, expected: "true or false" };
+    case "date":
+      try {
+        return {
+          ok: true,
+          value: Temporal.PlainDate.from(text, { overflow: "reject" }).toString(),
+        };
+      } catch {
+        return { ok: false, expected: "a date like 2026-01-31" };
+      }
+  }
+}
+
+/** `stages[3].rateLimit.perMinute` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const segment of path) {
+    if (typeof segment === "number") out += `[${segment}]`;
+    else if (/^[A-Za-z_$][\w$]*$/.test(String(segment))) {
+      out += out ? `.${String(segment)}` : String(segment);
+    } else out += `[${JSON.stringify(String(segment))}]`;
+  }
+  return out || "(top level)";
+}
+
+/** A short rendering of a value for error messages. */
+export function describeValue(value: unknown): string {
+  if (value === undefined) return "nothing";
+  if (typeof value === "string") {
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+  }
+  if (Array.isArray(value)) return "an array";
+  if (value === null) return "null";
+  if (typeof value === "object") return "an object";
+  return String(value);
+}
+
+const ARTICLE: Record<string, string> = {
+  string: "a string",
+  number: "a number",
+  int: "an integer",
+  boolean: "true or false",
+  object: "an object",
+  array: "an array",
+  record: "an object",
+  bigint: "an integer",
+};
+
+/** Turns zod issues into `path: expected ..., got ...` lines. */
+export function formatIssues(
+  issues: readonly z.core.$ZodIssue[],
+  prefix: PropertyKey[],
+  definition?: StageDefinition,
+): string[] {
+  const lines: string[] = [];
+  for (const issue of issues) {
+    const path = [...prefix, ...issue.path];
+    const input = (issue as { input?: unknown }).input;
+    switch (issue.code) {
+      case "invalid_type": {
+        const expected = ARTICLE[issue.expected] ?? issue.expected;
+        lines.push(
+          input === undefined
+            ? `${formatPath(path)}: required: expected ${expected}`
+            : `${formatPath(path)}: expected ${expected}, got ${describeValue(input)}`,
+        );
+        break;
+      }
+      case "unrecognized_keys": {
+        const known = definition && path.length <= 2 ? Object.keys(definition.config.shape) : [];
+        for (const key of issue.keys) {
+          const guess = closest(key, known);
+          lines.push(
+            `${formatPath([...path, key])}: unknown key` +
+              (guess ? ` (did you mean ${JSON.stringify(guess)}?)` : "") +
+              (known.length ? `; expected one of ${known.join(", ")}` : ""),
+          );
+        }
+        break;
+      }
+      case "too_small":
+      case "too_big": {
+        const bound = issue.code === "too_small" ? issue.minimum : issue.maximum;
+        const op = issue.code === "too_small"
+          ? (issue.inclusive ? ">=" : ">")
+          : (issue.inclusive ? "<=" : "<");
+        const what =
+          issue.origin === "number" || issue.origin === "int" || issue.origin === "bigint"
+            ? `a number ${op} ${bound}`
+            : issue.origin === "array" || issue.origin === "set"
+            ? `${op} ${bound} items`
+            : `${op} ${bound} characters`;
+        const shown = issue.origin === "number" && issue.code === "too_small" && bound === 0 &&
+            !issue.inclusive
+          ? "a positive number"
+          : what;
+        lines.push(`${formatPath(path)}: expected ${shown}, got ${describeValue(input)}`);
+        break;
+      }
+      case "invalid_value":
+        lines.push(
+          `${formatPath(path)}: expected ${issue.values.length === 1 ? "" : "one of "}${
+            issue.values.map((v) => JSON.stringify(v)).join(", ")
+          }, got ${describeValue(input)}`,
+        );
+        break;
+      case "invalid_union": {
+        const nested = issue.errors.flat();
+        if (nested.length > 0 && issue.errors.length === 1) {
+          lines.push(...formatIssues(nested, path, definition));
+        } else {
+          lines.push(`${formatPath(path)}: ${issue.message}, got ${describeValue(input)}`);
+        }
+        break;
+      }
+      default:
+        lines.push(
+          `${formatPath(path)}: ${issue.message}${
+            input !== undefined ? `, got ${describeValue(input)}` : ""
+          }`,
+        );
+    }
+  }
+  return lines;
+}
+
+/** Parses a `.env` file: `KEY=value`, `export KEY=value`, quotes, `#` comments. */
+export function parseDotenv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const rawLine of text.split(/\r?\n/)) {
+    const line = rawLine.trim();
+    if (!line || line.startsWith("#")) continue;
+    const match = /^(?:export\s+)?([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*)$/.exec(line);
+    if (!match) continue;
+    let value = match[2];
+    if (/^"(.*)"$/.test(value)) {
+      value = value.slice(1, -1).replace(/\\n/g, "\n").replace(/\\"/g, '"');
+    } else if (/^'(.*)'$/.test(value)) {
+      value = value.slice(1, -1);
+    } else {
+      value = value.replace(/\s+#.*$/, "");
+    }
+    out[match[1]] = value;
+  }
+  return out;
+}
+
+/**
+ * The environment a config sees: `.env` files (in order) under the process
+ * environment, which wins, as dotenv does.
+ */
+export async function loadEnvironment(
+  envFiles: string[],
+  processEnv: Record<string, string>,
+  required: boolean,
+): Promise<Record<string, string>> {
+  const merged: Record<string, string> = {};
+  for (const file of envFiles) {
+    try {
+      Object.assign(merged, parseDotenv(await Deno.readTextFile(file)));
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound) || required) {
+        throw new MissingError(`Cannot read env file "${file}": ${(error as Error).message}`);
+      }
+    }
+  }
+  return { ...merged, ...processEnv };
+}

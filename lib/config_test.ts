@@ -1,0 +1,188 @@
+import assert from "node:assert/strict";
+import { z } from "zod";
+import { parseConfig, parseDotenv } from "./config.ts";
+import { ConfigError } from "./errors.ts";
+import { Registry } from "./registry.ts";
+import { secret } from "./secret.ts";
+import { defineStage } from "./stage.ts";
+
+// Small real stages: the loader is tested against the contract, not the shipped stages.
+const registry = new Registry([
+  defineStage({
+    kind: "read",
+    name: "lines",
+    summary: "Reads test lines.",
+    config: z.object({ path: z.string().describe("File.") }).strict(),
+    create: () => ({ read: async function* () {} }),
+  }),
+  defineStage({
+    kind: "transform",
+    name: "noop",
+    summary: "Passes items on.",
+    config: z.object({
+      rateLimit: z.object({ perMinute: z.number().positive().describe("Per minute.") }).strict()
+        .optional().describe("Limit."),
+      mode: z.enum(["a", "b"]).default("a").describe("Mode."),
+    }).strict(),
+    create: () => ({ process: (items) => items }),
+  }),
+  defineStage({
+    kind: "sync-tickets",
+    name: "sink",
+    summary: "Writes items.",
+    config: z.object({
+      url: secret().describe("Where."),
+      days: z.number().int().default(1).describe("Days."),
+    }).strict(),
+    create: () => ({ sync: (results) => results }),
+  }),
+]);
+
+function config(stages: unknown[], extra: Record<string, unknown> = {}): string {
+  return JSON.stringify({ name: "t", key: "id", stages, ...extra });
+}
+
+function problems(
+  text: string,
+  options: Partial<Parameters<typeof parseConfig>[2]> = {},
+): string[] {
+  try {
+    parseConfig(text, "p.json", { registry, env: {}, ...options });
+  } catch (error) {
+    assert.ok(error instanceof ConfigError, String(error));
+    assert.equal(error.exitCode, 1);
+    return error.problems;
+  }
+  assert.fail("expected a ConfigError");
+}
+
+const good = [
+  { use: "read.lines", path: "x" },
+  { use: "sync-tickets.sink", url: "${env:SINK_URL}" },
+];
+
+Deno.test("parseConfig() accepts a valid config and applies defaults", () => {
+  const loaded = parseConfig(config(good), "p.json", {
+    registry,
+    env: { SINK_URL: "http://user:pw@h/" },
+    cwd: "/srv",
+  });
+  assert.equal(loaded.name, "t");
+  assert.equal(loaded.stages.length, 2);
+  assert.equal(loaded.stages[1].id, "stages[1] sync-tickets.sink");
+  assert.deepEqual(loaded.stages[1].config, { url: "http://user:pw@h/", days: 1 });
+  assert.equal(loaded.statePath, "/srv/.ticketsync/t.state.db");
+  assert.ok(loaded.secrets.has("http://user:pw@h/"), "secret field value is registered");
+});
+
+Deno.test("parseConfig() names every problem with its JSON path, expectation and value", () => {
+  const found = problems(config([
+    { use: "read.lines", pth: "x" },
+    { use: "transform.noop", rateLimit: { perMinute: "fast" }, mode: "c" },
+    { use: "sync-tickets.sink", url: "${env:MISSING_URL}" },
+  ]));
+  assert.deepEqual(found, [
+    'stages[2].url: environment variable "MISSING_URL" is not set (used as ${env:MISSING_URL})',
+    "stages[0].path: required: expected a string",
+    'stages[0].pth: unknown key (did you mean "path"?); expected one of path',
+    'stages[1].rateLimit.perMinute: expected a number, got "fast"',
+    'stages[1].mode: expected one of "a", "b", got "c"',
+  ]);
+});
+
+Deno.test("parseConfig() rejects unknown stages, top-level keys and bad order", () => {
+  assert.deepEqual(
+    problems(config([{ use: "read.line", path: "x" }, good[1]], { nmae: "x" }), {
+      env: { SINK_URL: "u" },
+    }),
+    [
+      "nmae: unknown key",
+      'stages[0].use: unknown stage "read.line" (did you mean "read.lines"?); expected one of "read.lines", "transform.noop", "sync-tickets.sink"',
+    ],
+  );
+  assert.deepEqual(problems(config([good[1], good[0]]), { env: { SINK_URL: "x" } }), [
+    'stages[0]: expected a read stage first, got "sync-tickets.sink"',
+    'stages[1]: only one read stage is allowed, got "read.lines"',
+    "stages[1]: a read stage cannot come after a later kind; expected order read, filter/transform, sync-tickets, sync-responses, report",
+  ]);
+  assert.deepEqual(
+    problems(config([{ use: "transform.noop", rateLimit: { perMinute: 0 } }, good[0]])).slice(0, 1),
+    [
+      "stages[0].rateLimit.perMinute: expected a positive number, got 0",
+    ],
+  );
+});
+
+Deno.test("parseConfig() reports JSON syntax errors with line and column", () => {
+  assert.throws(
+    () =>
+      parseConfig('{\n  "name": "t",\n  "key": "id"\n  "stages": []\n}', "p.json", { registry }),
+    /Cannot read config "p.json": line 4, column 3/,
+  );
+});
+
+Deno.test("parseConfig() interpolates env, vars, defaults, nesting and typed single placeholders", () => {
+  const text = JSON.stringify({
+    name: "t",
+    key: "id",
+    params: { region: { type: "string", required: true }, days: { type: "integer", default: 90 } },
+    stages: [
+      { use: "read.lines", path: "in/${var:region}.json" },
+      { use: "sync-tickets.sink", url: "${env:${var:region}_API}", days: "${var:days}" },
+    ],
+  });
+  const loaded = parseConfig(text, "p.json", {
+    registry,
+    env: { ITALY_API: "k-italy-123" },
+    paramArgs: { region: "ITALY", days: "30" },
+  });
+  assert.equal(loaded.stages[0].config.path, "in/ITALY.json");
+  assert.equal(loaded.stages[1].config.url, "k-italy-123");
+  assert.equal(loaded.stages[1].config.days, 30);
+  assert.ok(loaded.secrets.has("k-italy-123"), "env value whose name says API/KEY is secret");
+
+  const fallback = parseConfig(
+    config([{ use: "read.lines", path: "${env:IN:-default.json}" }, good[1]]),
+    "p.json",
+    { registry, env: { SINK_URL: "u" } },
+  );
+  assert.equal(fallback.stages[0].config.path, "default.json");
+});
+
+Deno.test("parseConfig() checks parameters: required, typed, unknown", () => {
+  const text = JSON.stringify({
+    name: "t",
+    key: "id",
+    params: {
+      "tenant-id": { type: "string", required: true, description: "Tenant" },
+      days: { type: "integer", default: 90 },
+      since: { type: "date" },
+    },
+    stages: good,
+  });
+  assert.deepEqual(
+    problems(text, {
+      env: { SINK_URL: "u" },
+      paramArgs: { days: "ninety", since: "2026-02-30", tenant: "x" },
+    }),
+    [
+      "--tenant: unknown option; this pipeline's parameters are --tenant-id, --days, --since",
+      "--tenant-id: required parameter is missing (Tenant)",
+      '--days: expected an integer, got "ninety"',
+      '--since: expected a date like 2026-01-31, got "2026-02-30"',
+    ],
+  );
+  const loaded = parseConfig(text, "p.json", {
+    registry,
+    env: { SINK_URL: "u" },
+    paramArgs: { "tenant-id": "acme" },
+  });
+  assert.deepEqual(loaded.vars, { "tenant-id": "acme", days: 90 });
+});
+
+Deno.test("parseDotenv() reads quotes, export and comments", () => {
+  assert.deepEqual(
+    parseDotenv("# c\nexport A=1\nB=\"two words\"\nC='x#y'\nD=plain # note\n\nbad line\n"),
+    { A: "1", B: "two words", C: "x#y", D: "plain" },
+  );
+});

@@ -1,0 +1,475 @@
+/**
+ * The pipeline runner: streams records from the reader through filters and
+ * transforms into the sinks, commits each final result to the ledger as it
+ * completes, and ends with one summary and an exit code. It knows stages only
+ * through the contract in `stage.ts`.
+ * @module
+ */
+import { getLogger, type Logger } from "@logtape/logtape";
+import type { LoadedConfig, StageEntry } from "./config.ts";
+import { errorMessage, ExitCode, TicketsyncError } from "./errors.ts";
+import { contentHash } from "./hash.ts";
+import { HttpPool } from "./http.ts";
+import { acquireLock, type PipelineLock } from "./lock.ts";
+import { getPath, renderTemplate } from "./paths.ts";
+import { Progress } from "./progress.ts";
+import { buildReport, formatSummary, RunCounters } from "./report.ts";
+import { Redactor } from "./secret.ts";
+import type {
+  Clock,
+  Item,
+  ProcessRuntime,
+  ReadRuntime,
+  ReportRuntime,
+  RunOptions,
+  RunReport,
+  StageContext,
+  SyncResult,
+  SyncRuntime,
+} from "./stage.ts";
+import { type RecordCommit, StateStore } from "./state.ts";
+
+/** How to run a loaded config. */
+export interface RunInput {
+  config: LoadedConfig;
+  mode: "run" | "plan";
+  /** Ignore content hashes and rewrite every record. */
+  full?: boolean;
+  /** Read at most this many records. */
+  limit?: number;
+  /** Only records with open dead letters (by key or origin). */
+  replay?: boolean;
+  /** Draw a live progress bar. */
+  progressBar?: boolean;
+  clock?: Clock;
+  /** Aborting it stops the run gracefully (main wires SIGINT/SIGTERM to it). */
+  signal?: AbortSignal;
+  /** Working directory relative config paths resolve against. */
+  cwd?: string;
+  /** `fetch` for the HTTP pool (tests). */
+  fetch?: typeof fetch;
+  /** Receives every final result (plan output). */
+  onResult?: (result: SyncResult) => void;
+  /** The command line, stored with the run. */
+  command?: string;
+}
+
+/** Commits are grouped into one ledger transaction per this many results, or per second. */
+const COMMIT_BATCH = 500;
+const COMMIT_INTERVAL_MS = 1000;
+
+/** A run id that sorts by time: `20261123T152001Z-3fa9`. */
+export function newRunId(now: Temporal.Instant): string {
+  const stamp = now.toString({ smallestUnit: "second" }).replace(/[-:]/g, "");
+  return `${stamp}-${crypto.randomUUID().slice(0, 4)}`;
+}
+
+const systemClock: Clock = { now: () => Temporal.Now.instant() };
+
+/** Runs (or plans) a pipeline and returns its report; never throws for run failures. */
+export async function runPipeline(input: RunInput): Promise<RunReport> {
+  const { config } = input;
+  const clock = input.clock ?? systemClock;
+  const log = getLogger(["ticketsync"]);
+  const redactor = new Redactor();
+  redactor.add(config.secrets);
+  const started = clock.now();
+  const startedMs = performance.now();
+  const runId = newRunId(started);
+  const counters = new RunCounters();
+  const options: RunOptions = { mode: input.mode, full: input.full ?? false };
+
+  let lock: PipelineLock | undefined;
+  let state: StateStore | undefined;
+  let failure: unknown;
+  const controller = new AbortController();
+  const onExternalAbort = () => controller.abort(input.signal?.reason);
+  input.signal?.addEventListener("abort", onExternalAbort, { once: true });
+
+  const created: { entry: StageEntry; runtime: unknown }[] = [];
+  let reader: ReadRuntime | undefined;
+  const sinks: SyncRuntime[] = [];
+  const reports: ReportRuntime[] = [];
+  let completed = false;
+
+  try {
+    if (input.mode === "run") lock = acquireLock(`${config.statePath}.lock`, config.name);
+    state = StateStore.open(config.statePath, { readOnly: input.mode === "plan" });
+    if (input.mode === "run") {
+      const abandoned = state.markAbandonedRuns();
+      if (abandoned > 0) {
+        log.warn("Resuming after {abandoned} run(s) that did not finish (killed or crashed)", {
+          abandoned,
+        });
+      }
+      state.startRun(runId, input.command ?? "run");
+    }
+    const store = state;
+    const http = new HttpPool({
+      log: getLogger(["ticketsync", "http"]),
+      signal: controller.signal,
+      fetch: input.fetch,
+    });
+
+    // Create every stage before reading anything: config mistakes found in
+    // `create` stop the run while nothing is touched.
+    for (const entry of config.stages) {
+      const ctx = stageContext(
+        entry,
+        store,
+        http,
+        clock,
+        controller.signal,
+        options,
+        input,
+        counters,
+        runId,
+        redactor,
+      );
+      const runtime = await entry.definition.create(entry.config, ctx);
+      created.push({ entry, runtime });
+      switch (entry.definition.kind) {
+        case "read":
+          reader = runtime as ReadRuntime;
+          break;
+        case "sync-tickets":
+        case "sync-responses":
+          sinks.push(runtime as SyncRuntime);
+          break;
+        case "report":
+          reports.push(runtime as ReportRuntime);
+          break;
+      }
+    }
+    if (!reader) throw new Error("Cannot run: no read stage");
+
+    log.info("{verb} {pipeline} ({runId}): {stages}", {
+      verb: input.mode === "plan" ? "Planning" : input.replay ? "Replaying" : "Running",
+      pipeline: config.name,
+      runId,
+      stages: config.stages.map((s) => s.use).join(" → "),
+    });
+
+    const progress = new Progress({
+      verb: input.mode === "plan" ? "Planned" : "Imported",
+      noun: config.noun,
+      every: config.progressEvery,
+      log: getLogger(["ticketsync", "progress"]),
+      bar: input.progressBar ?? false,
+    });
+
+    let items: AsyncIterable<Item> = readItems(
+      reader,
+      config.stages[0],
+      counters,
+      controller.signal,
+      input.limit,
+    );
+    for (const { entry, runtime } of created) {
+      const kind = entry.definition.kind;
+      if (kind === "filter" || kind === "transform") {
+        items = counted(
+          (runtime as ProcessRuntime).process(counted(items, counters.stage(entry.id), "in")),
+          counters.stage(entry.id),
+          "out",
+        );
+      }
+    }
+    const selection = input.replay ? replaySelection(store) : null;
+    if (selection && selection.keys.size === 0 && selection.origins.size === 0) {
+      log.info("Nothing to replay: no open dead letters");
+    }
+    items = assignKeys(
+      items,
+      config.key,
+      counters,
+      store,
+      runId,
+      input.mode,
+      selection,
+      log,
+      redactor,
+    );
+    let results: AsyncIterable<SyncResult> = toResults(items, store);
+    for (const sink of sinks) results = sink.sync(results);
+
+    const pending: RecordCommit[] = [];
+    let lastFlush = performance.now();
+    const flush = () => {
+      if (input.mode === "run") store.commitResults(pending);
+      pending.length = 0;
+      lastFlush = performance.now();
+    };
+    progress.setTotal(reader.expected?.());
+    try {
+      for await (const result of results) {
+        if (result.outcome === null) {
+          result.outcome = "failed";
+          result.reason = "no sink handled the record";
+        }
+        counters.outcomes[result.outcome]++;
+        if (result.outcome === "failed") {
+          log.warn("Failed {key} ({origin}): {reason}", {
+            key: result.item.key,
+            origin: `${result.item.origin.source} ${result.item.origin.position}`,
+            reason: redactor.redact(result.reason ?? "failed"),
+          });
+        }
+        for (const report of reports) report.observe?.(result);
+        input.onResult?.(result);
+        pending.push({
+          key: result.item.key,
+          hash: result.hash,
+          outcome: result.outcome,
+          remoteId: result.remoteId,
+          error: result.reason ? redactor.redact(result.reason) : undefined,
+          runId,
+          origin: result.item.origin,
+        });
+        if (pending.length >= COMMIT_BATCH || performance.now() - lastFlush > COMMIT_INTERVAL_MS) {
+          flush();
+        }
+        progress.setTotal(reader.expected?.());
+        progress.tick();
+      }
+    } finally {
+      flush();
+      progress.finish();
+    }
+    completed = !controller.signal.aborted;
+    if (completed) {
+      const imbalance = counters.checkBalance();
+      if (imbalance) throw new Error(`Accounting check failed: ${imbalance}`);
+      if (input.mode === "run") await reader.commit?.();
+    }
+  } catch (error) {
+    failure = error;
+  } finally {
+    input.signal?.removeEventListener("abort", onExternalAbort);
+    for (const { runtime } of created.toReversed()) {
+      const closable = runtime as { close?(): unknown; abort?(): unknown };
+      try {
+        if ((failure || !completed) && closable.abort) await closable.abort();
+        else await closable.close?.();
+      } catch (error) {
+        failure ??= error;
+      }
+    }
+  }
+
+  const exitCode = exitCodeFor(failure, counters, controller.signal);
+  const report = buildReport(counters, {
+    pipeline: config.name,
+    runId,
+    mode: input.mode,
+    startedAt: started.toString(),
+    finishedAt: clock.now().toString(),
+    durationMs: Math.round(performance.now() - startedMs),
+    exitCode,
+    deadLetterStore: config.statePath,
+    error: failure
+      ? redactor.redact(errorMessage(failure))
+      : controller.signal.aborted
+      ? `interrupted (${
+        String(controller.signal.reason ?? "signal")
+      }); state is saved, the next run resumes`
+      : undefined,
+  });
+  if (failure && !(failure instanceof TicketsyncError)) {
+    log.error("Unexpected error: {stack}", {
+      stack: redactor.redact((failure as Error)?.stack ?? String(failure)),
+    });
+  }
+  for (const reporter of reports) {
+    try {
+      await reporter.report(report);
+    } catch (error) {
+      log.error("Report failed: {error}", { error: redactor.redact(errorMessage(error)) });
+    }
+  }
+  const openDeadLetters = state?.countOpenDeadLetters() ?? 0;
+  for (
+    const line of formatSummary(report, config.noun, input.mode === "run" ? openDeadLetters : 0)
+  ) {
+    if (exitCode === ExitCode.Ok) log.info(line);
+    else log.warn(line);
+  }
+  if (input.mode === "run" && state) {
+    state.finishRun(
+      runId,
+      failure ? "failed" : controller.signal.aborted ? "interrupted" : "finished",
+      exitCode,
+      report,
+    );
+  }
+  state?.close();
+  lock?.release();
+  return report;
+}
+
+function exitCodeFor(failure: unknown, counters: RunCounters, signal: AbortSignal): number {
+  if (failure instanceof TicketsyncError) return failure.exitCode;
+  if (failure) return ExitCode.Remote;
+  if (signal.aborted) return signal.reason === "SIGINT" ? 130 : 143;
+  const dead = counters.total(counters.deadLettered);
+  return dead > 0 || counters.outcomes.failed > 0 ? ExitCode.Partial : ExitCode.Ok;
+}
+
+function stageContext(
+  entry: StageEntry,
+  store: StateStore,
+  http: HttpPool,
+  clock: Clock,
+  signal: AbortSignal,
+  options: RunOptions,
+  input: RunInput,
+  counters: RunCounters,
+  runId: string,
+  redactor: Redactor,
+): StageContext {
+  const log = getLogger(["ticketsync", entry.id]);
+  return {
+    pipeline: input.config.name,
+    runId,
+    stageId: entry.id,
+    log,
+    state: store,
+    http,
+    clock,
+    signal,
+    options,
+    cwd: input.cwd ?? Deno.cwd(),
+    drop(_item, reason) {
+      counters.drop(reason);
+    },
+    deadLetter(item, reason) {
+      counters.deadLetter(reason);
+      log.warn("Dead-lettered {source} {position}: {reason}", {
+        source: item.origin.source,
+        position: item.origin.position,
+        reason: redactor.redact(reason),
+      });
+      if (input.mode === "run") store.addDeadLetter(item, entry.id, redactor.redact(reason), runId);
+    },
+    redact: (text) => redactor.redact(text),
+  };
+}
+
+async function* readItems(
+  reader: ReadRuntime,
+  entry: StageEntry,
+  counters: RunCounters,
+  signal: AbortSignal,
+  limit: number | undefined,
+): AsyncGenerator<Item> {
+  const counter = counters.stage(entry.id);
+  if (limit !== undefined && limit <= 0) return;
+  for await (const item of reader.read()) {
+    if (signal.aborted) return;
+    counters.read++;
+    counter.out++;
+    yield item;
+    if (limit !== undefined && counters.read >= limit) return;
+  }
+}
+
+async function* counted(
+  source: AsyncIterable<Item>,
+  counter: { in: number; out: number },
+  side: "in" | "out",
+): AsyncGenerator<Item> {
+  for await (const item of source) {
+    counter[side]++;
+    yield item;
+  }
+}
+
+interface ReplaySelection {
+  keys: Set<string>;
+  origins: Set<string>;
+}
+
+function replaySelection(store: StateStore): ReplaySelection {
+  const keys = new Set<string>();
+  const origins = new Set<string>();
+  for (const letter of store.listDeadLetters()) {
+    keys.add(letter.key);
+    origins.add(`${letter.source}\u0000${letter.position}`);
+  }
+  return { keys, origins };
+}
+
+/** Sets each item's final key from the pipeline's `key`; a record without one is dead-lettered. */
+async function* assignKeys(
+  items: AsyncIterable<Item>,
+  keySpec: string,
+  counters: RunCounters,
+  store: StateStore,
+  runId: string,
+  mode: "run" | "plan",
+  selection: ReplaySelection | null,
+  log: Logger,
+  redactor: Redactor,
+): AsyncGenerator<Item> {
+  const template = keySpec.includes("{");
+  const seen = new Set<string>();
+  for await (const item of items) {
+    const provisional = item.key;
+    const value = template ? renderTemplate(keySpec, item.data) : getPath(item.data, keySpec);
+    const key = value === undefined || value === null ? "" : String(value).trim();
+    if (
+      selection && !selection.keys.has(key) && !selection.keys.has(provisional) &&
+      !selection.origins.has(`${item.origin.source}\u0000${item.origin.position}`)
+    ) {
+      counters.drop("not selected for replay");
+      continue;
+    }
+    if (key === "" || (template && /^[:\-_/ ]*$/.test(key))) {
+      const reason = `missing key ${JSON.stringify(keySpec)}`;
+      counters.deadLetter(reason);
+      log.warn("Dead-lettered {source} {position}: {reason}", {
+        source: item.origin.source,
+        position: item.origin.position,
+        reason,
+      });
+      if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
+      continue;
+    }
+    if (seen.has(key)) {
+      const reason = `duplicate key ${
+        JSON.stringify(key)
+      } in this input: the first occurrence is synced`;
+      counters.deadLetter(reason.replace(/"[^"]*"/, "…"));
+      log.warn("Dead-lettered {source} {position}: {reason}", {
+        source: item.origin.source,
+        position: item.origin.position,
+        reason: redactor.redact(reason),
+      });
+      if (mode === "run") {
+        store.addDeadLetter(
+          { ...item, key: `${key}@${item.origin.source}#${item.origin.position}` },
+          "key",
+          reason,
+          runId,
+        );
+      }
+      continue;
+    }
+    seen.add(key);
+    yield { ...item, key };
+  }
+}
+
+async function* toResults(
+  items: AsyncIterable<Item>,
+  store: StateStore,
+): AsyncGenerator<SyncResult> {
+  for await (const item of items) {
+    yield {
+      item,
+      hash: contentHash(item.data),
+      previous: store.getRecord(item.key),
+      outcome: null,
+    };
+  }
+}

@@ -1,0 +1,144 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { STATE_SCHEMA_VERSION, StateStore } from "./state.ts";
+
+async function withStore(fn: (store: StateStore, path: string) => void | Promise<void>) {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "nested", "p.state.db");
+  const store = StateStore.open(path);
+  try {
+    await fn(store, path);
+  } finally {
+    store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+const origin = { source: "in.json", position: "line 3" };
+
+Deno.test("StateStore migrates a new file to the current schema version", async () => {
+  await withStore((store, path) => {
+    assert.deepEqual(store.verify(), []);
+    const db = new DatabaseSync(path, { readOnly: true });
+    const version = db.prepare("PRAGMA user_version").get() as { user_version: number };
+    db.close();
+    assert.equal(version.user_version, STATE_SCHEMA_VERSION);
+  });
+});
+
+Deno.test("StateStore.commitResults() keeps hash and remote id; a failure keeps the last good hash", async () => {
+  await withStore((store) => {
+    store.commitResults([{
+      key: "A",
+      hash: "h1",
+      outcome: "created",
+      remoteId: "r1",
+      runId: "run1",
+      origin,
+    }]);
+    assert.deepEqual(
+      { ...store.getRecord("A"), syncedAt: null },
+      {
+        key: "A",
+        hash: "h1",
+        remoteId: "r1",
+        lastOutcome: "created",
+        attempts: 0,
+        lastError: null,
+        syncedAt: null,
+      },
+    );
+    store.commitResults([{
+      key: "A",
+      hash: "h2",
+      outcome: "failed",
+      error: "422 nope",
+      runId: "run2",
+      origin,
+    }]);
+    const failed = store.getRecord("A")!;
+    assert.equal(failed.hash, "h1");
+    assert.equal(failed.remoteId, "r1");
+    assert.equal(failed.lastOutcome, "failed");
+    assert.equal(failed.attempts, 1);
+    assert.equal(failed.lastError, "422 nope");
+    const letters = store.listDeadLetters();
+    assert.equal(letters.length, 1);
+    assert.equal(letters[0].key, "A");
+    assert.equal(letters[0].position, "line 3");
+    assert.equal(letters[0].reason, "422 nope");
+
+    // A second failure updates the same open dead letter instead of adding one.
+    store.commitResults([{
+      key: "A",
+      hash: "h2",
+      outcome: "failed",
+      error: "422 again",
+      runId: "run3",
+      origin,
+    }]);
+    assert.equal(store.listDeadLetters().length, 1);
+    assert.equal(store.listDeadLetters()[0].attempts, 2);
+    assert.equal(store.getRecord("A")!.attempts, 2);
+
+    // Success resolves it.
+    store.commitResults([{ key: "A", hash: "h2", outcome: "updated", runId: "run4", origin }]);
+    assert.equal(store.countOpenDeadLetters(), 0);
+    assert.equal(store.listDeadLetters({ includeResolved: true }).length, 1);
+    assert.equal(store.getRecord("A")!.attempts, 0);
+  });
+});
+
+Deno.test("StateStore resolves a dead letter by origin when the record now has a key", async () => {
+  await withStore((store) => {
+    store.addDeadLetter(
+      { key: "in.json#line 3", data: { x: 1 }, origin },
+      "key",
+      "missing key",
+      "run1",
+    );
+    assert.equal(store.countOpenDeadLetters(), 1);
+    assert.deepEqual(store.listDeadLetters()[0].data, { x: 1 });
+    store.commitResults([{ key: "T-9", hash: "h", outcome: "created", runId: "run2", origin }]);
+    assert.equal(store.countOpenDeadLetters(), 0);
+  });
+});
+
+Deno.test("StateStore cursors, cache and runs persist across reopen", async () => {
+  await withStore((store, path) => {
+    store.setCursor("snapshot.etag", '"abc"');
+    store.setCursor("snapshot.etag", '"def"');
+    store.cachePut("geocode", "nakuru, kenya", { lat: -0.3, lon: 36.1 });
+    store.cachePut("geocode", "nowhere", []);
+    store.startRun("r1", "run p.json");
+    store.startRun("r2", "run p.json");
+    store.finishRun("r2", "finished", 0, { read: 3 });
+    store.close();
+
+    const again = StateStore.open(path);
+    assert.equal(again.getCursor("snapshot.etag"), '"def"');
+    assert.deepEqual(again.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3, lon: 36.1 });
+    assert.deepEqual(again.cacheGet("geocode", "nowhere"), []);
+    assert.equal(again.cacheGet("geocode", "other"), undefined);
+    assert.equal(again.markAbandonedRuns(), 1, "the run that never finished is marked killed");
+    const runs = again.listRuns();
+    assert.deepEqual(runs.map((r) => [r.id, r.status]).sort(), [["r1", "killed"], [
+      "r2",
+      "finished",
+    ]]);
+    assert.ok(again.deleteCursor("snapshot.etag"));
+    assert.equal(again.getCursor("snapshot.etag"), null);
+    again.close();
+  });
+});
+
+Deno.test("StateStore.open() read-only never creates a missing file", async () => {
+  const dir = await Deno.makeTempDir();
+  const path = join(dir, "absent.db");
+  const store = StateStore.open(path, { readOnly: true });
+  assert.equal(store.getRecord("x"), null);
+  store.close();
+  await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});

@@ -1,0 +1,406 @@
+/**
+ * ticketsync: sync tickets between systems with a chain of stage plugins
+ * described by a JSON config.
+ *
+ * The entry point: parse argv, dispatch a command, map errors to exit codes.
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { resolve } from "node:path";
+import denoJson from "./deno.json" with { type: "json" };
+import { parseCommandLine, type ParsedArgs } from "./lib/args.ts";
+import { loadConfig, type LoadedConfig, loadEnvironment, type Param } from "./lib/config.ts";
+import { configJsonSchema, renderStageDocs } from "./lib/docs.ts";
+import {
+  ConfigError,
+  errorMessage,
+  ExitCode,
+  MissingError,
+  TicketsyncError,
+} from "./lib/errors.ts";
+import { setupLogging } from "./lib/log.ts";
+import { runPipeline } from "./lib/pipeline.ts";
+import { Registry } from "./lib/registry.ts";
+import { Redactor } from "./lib/secret.ts";
+import type { SyncResult } from "./lib/stage.ts";
+import { StateStore } from "./lib/state.ts";
+import { stages } from "./stages/mod.ts";
+
+/** The version printed by `ticketsync version`. */
+export const VERSION: string = denoJson.version;
+
+const USAGE = `ticketsync ${VERSION}: sync tickets between systems with a chain of stage plugins.
+
+Usage:
+  ticketsync run CONFIG [--PARAM value ...] [options]   run the pipeline
+  ticketsync plan CONFIG [--PARAM value ...]            show what a run would do; writes nothing
+  ticketsync validate CONFIG [--PARAM value ...]        check the config; exit 1 naming each problem
+  ticketsync replay CONFIG [--PARAM value ...]          retry the records in the dead-letter store
+  ticketsync state CONFIG [runs|record KEY|cursors|deadletters|reset-cursor NAME|verify]
+  ticketsync schema                                     print the config JSON Schema
+  ticketsync docs                                       print the stage reference (Markdown)
+  ticketsync systemd CONFIG [--on-calendar hourly] [--binary PATH] [--user NAME] [--workdir DIR]
+  ticketsync version | help
+  ticketsync run CONFIG --help                          list the config's parameters
+
+Options:
+  --var NAME=value        set \${var:NAME} (repeatable)
+  --env-file PATH         load variables from a .env file (default: ./.env if present)
+  --limit N               read at most N records
+  --full                  ignore content hashes: rewrite every record
+  --log-format human|json human lines (default) or JSON lines for journald / log shippers
+  --log-level LEVEL       debug, info (default), warning, error
+  --no-progress           no live progress bar on a terminal
+  --json                  machine-readable output for state and plan
+
+Exit codes: 0 ok, 1 invalid arguments or config, 2 something required is missing,
+3 the remote refused or failed, 4 finished with failed records (dead-lettered),
+75 another run holds the lock (or the server asked to try later), 130/143 interrupted.`;
+
+const out = (line: string) => console.log(line);
+
+/** Runs the command line; returns the exit code. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const redactor = new Redactor();
+  let args: ParsedArgs;
+  try {
+    args = parseCommandLine(argv);
+  } catch (error) {
+    console.error(errorMessage(error));
+    console.error("Run `ticketsync help` for usage.");
+    return error instanceof TicketsyncError ? error.exitCode : ExitCode.Usage;
+  }
+  await setupLogging({
+    format: args.logFormat,
+    level: args.logLevel,
+    redact: (text) => redactor.redact(text),
+  });
+  const log = getLogger(["ticketsync"]);
+  const registry = new Registry(stages);
+  try {
+    switch (args.command) {
+      case "help":
+        out(USAGE);
+        return ExitCode.Ok;
+      case "version":
+        out(`ticketsync ${VERSION} (deno ${Deno.version.deno})`);
+        return ExitCode.Ok;
+      case "schema":
+        out(JSON.stringify(configJsonSchema(registry), null, 2));
+        return ExitCode.Ok;
+      case "docs":
+        out(renderStageDocs(registry));
+        return ExitCode.Ok;
+    }
+    const configPath = args.positionals[0];
+    if (!configPath) throw new ConfigError(`${args.command}: expected a CONFIG path`);
+    const env = await loadEnvironment(
+      args.envFiles.length ? args.envFiles : [resolve(".env")],
+      Deno.env.toObject(),
+      args.envFiles.length > 0,
+    );
+    if (args.help) {
+      const config = await loadConfig(configPath, {
+        registry,
+        env,
+        vars: args.vars,
+        paramArgs: {},
+      }).catch(() => null);
+      out(parameterHelp(configPath, config));
+      return ExitCode.Ok;
+    }
+    const validating = args.command === "validate";
+    const config = await loadConfig(configPath, {
+      registry,
+      env,
+      vars: args.vars,
+      paramArgs: validating ? withPlaceholders(configPath, args.params) : args.params,
+    });
+    redactor.add(config.secrets);
+
+    switch (args.command) {
+      case "validate":
+        out(
+          `Config "${configPath}" is valid: pipeline "${config.name}", ${config.stages.length} stages (${
+            config.stages.map((s) => s.use).join(" → ")
+          })`,
+        );
+        return ExitCode.Ok;
+      case "run":
+      case "plan":
+      case "replay":
+        return await runCommand(args, config, log, redactor);
+      case "state":
+        return stateCommand(args, config);
+      case "systemd":
+        out(systemdUnits(args, config, configPath));
+        return ExitCode.Ok;
+    }
+    return ExitCode.Usage;
+  } catch (error) {
+    const message = redactor.redact(errorMessage(error));
+    if (error instanceof TicketsyncError) {
+      log.error(message);
+      return error.exitCode;
+    }
+    log.error("Unexpected error: {message}", {
+      message: redactor.redact((error as Error)?.stack ?? message),
+    });
+    return ExitCode.Remote;
+  }
+}
+
+/** For `validate`: required parameters not given get a typed placeholder, so the rest can be checked. */
+function withPlaceholders(configPath: string, given: Record<string, string | boolean>) {
+  const params: Record<string, string | boolean> = { ...given };
+  try {
+    const raw = JSON.parse(Deno.readTextFileSync(configPath)) as { params?: Record<string, Param> };
+    const samples = {
+      string: "example",
+      integer: "1",
+      number: "1",
+      boolean: "true",
+      date: "2026-01-01",
+    };
+    for (const [name, param] of Object.entries(raw.params ?? {})) {
+      if (params[name] === undefined && param?.required) {
+        params[name] = samples[param.type ?? "string"] ?? "example";
+      }
+    }
+  } catch {
+    // loadConfig reports an unreadable config properly.
+  }
+  return params;
+}
+
+async function runCommand(
+  args: ParsedArgs,
+  config: LoadedConfig,
+  log: ReturnType<typeof getLogger>,
+  redactor: Redactor,
+): Promise<number> {
+  const controller = new AbortController();
+  let signals = 0;
+  const onSignal = (name: "SIGINT" | "SIGTERM") => () => {
+    signals++;
+    if (signals > 1) {
+      log.error("Second {name}: exiting now; records in flight will be redone by the next run", {
+        name,
+      });
+      Deno.exit(name === "SIGINT" ? 130 : 143);
+    }
+    log.warn("{name} received: stopping after the records in flight; state is saved", { name });
+    controller.abort(name);
+  };
+  const handlers = {
+    SIGINT: onSignal("SIGINT"),
+    SIGTERM: onSignal("SIGTERM"),
+  } as const;
+  for (const [name, handler] of Object.entries(handlers)) {
+    Deno.addSignalListener(name as Deno.Signal, handler);
+  }
+  const plan = args.command === "plan";
+  const planLines: string[] = [];
+  const onResult = plan
+    ? (result: SyncResult) => planLines.push(...planLine(result, args.json))
+    : undefined;
+  try {
+    const report = await runPipeline({
+      config,
+      mode: plan ? "plan" : "run",
+      full: args.full,
+      limit: args.limit,
+      replay: args.command === "replay",
+      progressBar: args.progress && args.logFormat === "human" && Deno.stderr.isTerminal(),
+      signal: controller.signal,
+      onResult,
+      command: ["ticketsync", args.command, ...args.positionals].join(" "),
+    });
+    for (const line of planLines) out(redactor.redact(line));
+    if (plan && args.json) out(JSON.stringify({ outcomes: report.outcomes, read: report.read }));
+    return report.exitCode;
+  } finally {
+    for (const [name, handler] of Object.entries(handlers)) {
+      Deno.removeSignalListener(name as Deno.Signal, handler);
+    }
+  }
+}
+
+const PLAN_VERB = {
+  created: "create",
+  updated: "update",
+  unchanged: "unchanged",
+  skipped: "skip",
+  failed: "fail",
+} as const;
+
+function planLine(result: SyncResult, json: boolean): string[] {
+  if (result.outcome === "unchanged") return [];
+  if (json) {
+    return [JSON.stringify({
+      key: result.item.key,
+      action: PLAN_VERB[result.outcome ?? "failed"],
+      changes: result.changes,
+      reason: result.reason,
+    })];
+  }
+  const verb = PLAN_VERB[result.outcome ?? "failed"].padEnd(7);
+  const lines = [`${verb} ${result.item.key}${result.reason ? `: ${result.reason}` : ""}`];
+  for (const change of result.changes ?? []) {
+    lines.push(
+      `          ${change.path}: ${JSON.stringify(change.before)} → ${
+        JSON.stringify(change.after)
+      }`,
+    );
+  }
+  return lines;
+}
+
+function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
+  const [, sub = "runs", argument] = args.positionals;
+  const writes = sub === "reset-cursor";
+  const store = StateStore.open(config.statePath, { readOnly: !writes });
+  const print = (value: unknown, human: () => string[]) =>
+    args.json ? out(JSON.stringify(value, null, 2)) : human().forEach(out);
+  try {
+    switch (sub) {
+      case "runs": {
+        const runs = store.listRuns(20);
+        print(
+          runs,
+          () =>
+            runs.length === 0 ? [`No runs yet in "${config.statePath}"`] : runs.map((run) => {
+              const r = run.report as { outcomes?: Record<string, number>; read?: number } | null;
+              const o = r?.outcomes;
+              return `${run.id}  ${run.status.padEnd(11)} exit ${
+                String(run.exitCode ?? "-").padEnd(3)
+              } ${run.startedAt}  ${
+                o
+                  ? `read ${r?.read} created ${o.created} updated ${o.updated} unchanged ${o.unchanged} skipped ${o.skipped} failed ${o.failed}`
+                  : ""
+              }`;
+            }),
+        );
+        return ExitCode.Ok;
+      }
+      case "record": {
+        if (!argument) throw new ConfigError("state record: expected a KEY");
+        const record = store.getRecord(argument);
+        if (!record) throw new MissingError(`No record "${argument}" in "${config.statePath}"`);
+        print(record, () => Object.entries(record).map(([k, v]) => `${k}: ${v ?? ""}`));
+        return ExitCode.Ok;
+      }
+      case "cursors": {
+        const cursors = store.listCursors();
+        print(
+          cursors,
+          () =>
+            cursors.length === 0
+              ? ["No cursors"]
+              : cursors.map((c) => `${c.name} = ${c.value}  (${c.updatedAt})`),
+        );
+        return ExitCode.Ok;
+      }
+      case "deadletters": {
+        const letters = store.listDeadLetters();
+        print(
+          letters,
+          () =>
+            letters.length === 0
+              ? ["No open dead letters"]
+              : letters.map((d) =>
+                `${d.key}  ${d.source} ${d.position}  [${d.stage}] ${d.reason}  (attempts ${d.attempts}, ${d.updatedAt})`
+              ),
+        );
+        return ExitCode.Ok;
+      }
+      case "reset-cursor": {
+        if (!argument) throw new ConfigError("state reset-cursor: expected a cursor NAME");
+        if (!store.deleteCursor(argument)) {
+          throw new MissingError(`No cursor "${argument}" in "${config.statePath}"`);
+        }
+        out(`Cursor "${argument}" reset`);
+        return ExitCode.Ok;
+      }
+      case "verify": {
+        const problems = store.verify();
+        if (problems.length > 0) {
+          problems.forEach((p) => console.error(p));
+          return ExitCode.Remote;
+        }
+        out(
+          `State "${config.statePath}" is sound: ${store.countRecords()} records, ${store.countOpenDeadLetters()} open dead letters`,
+        );
+        return ExitCode.Ok;
+      }
+      default:
+        throw new ConfigError(
+          `state: unknown subcommand ${
+            JSON.stringify(sub)
+          }; expected runs, record KEY, cursors, deadletters, reset-cursor NAME or verify`,
+        );
+    }
+  } finally {
+    store.close();
+  }
+}
+
+function parameterHelp(configPath: string, config: LoadedConfig | null): string {
+  if (!config) {
+    return `Cannot list the parameters of "${configPath}": run \`ticketsync validate ${configPath}\``;
+  }
+  const entries = Object.entries(config.params);
+  const lines = [
+    `ticketsync run ${configPath}${
+      entries.map(([n, p]) => p.required ? ` --${n} VALUE` : "").join("")
+    } [options]`,
+  ];
+  if (config.description) lines.push("", config.description);
+  lines.push("", entries.length ? "Parameters:" : "This pipeline declares no parameters.");
+  for (const [name, param] of entries) {
+    const extra = [
+      param.type,
+      param.required ? "required" : "",
+      param.default !== undefined ? `default ${param.default}` : "",
+    ]
+      .filter(Boolean).join(", ");
+    lines.push(`  --${name.padEnd(20)} ${param.description} (${extra})`);
+  }
+  return lines.join("\n");
+}
+
+function systemdUnits(args: ParsedArgs, config: LoadedConfig, configPath: string): string {
+  const binary = args.systemd.binary ?? "/usr/local/bin/ticketsync";
+  const workdir = args.systemd.workdir ?? Deno.cwd();
+  const params = Object.entries(args.params).map(([k, v]) => ` --${k} ${v}`).join("");
+  return `# /etc/systemd/system/ticketsync-${config.name}.service
+[Unit]
+Description=ticketsync pipeline ${config.name}${config.description ? `: ${config.description}` : ""}
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+${args.systemd.user ? `User=${args.systemd.user}\n` : ""}WorkingDirectory=${workdir}
+ExecStart=${binary} run ${resolve(configPath)}${params} --log-format json --no-progress
+# 4 = finished with dead-lettered records; 75 = another run holds the lock: neither is a unit failure.
+SuccessExitStatus=4 75
+TimeoutStopSec=120
+KillSignal=SIGTERM
+
+# /etc/systemd/system/ticketsync-${config.name}.timer
+[Unit]
+Description=Run ticketsync pipeline ${config.name} on a schedule
+
+[Timer]
+OnCalendar=${args.systemd.onCalendar ?? "hourly"}
+Persistent=true
+RandomizedDelaySec=60
+
+[Install]
+WantedBy=timers.target`;
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,150 @@
+/**
+ * Test helpers for driving one stage the way the engine does: parse a raw
+ * config through the stage's real schema, `create` it with a context whose
+ * drops, dead letters, cursors and caches are recorded for assertions.
+ * @module
+ */
+import { getLogger } from "@logtape/logtape";
+import { HttpPool } from "../lib/http.ts";
+import { contentHash } from "../lib/hash.ts";
+import type {
+  Clock,
+  Item,
+  RecordState,
+  RunOptions,
+  RuntimeOf,
+  StageContext,
+  StageDefinition,
+  StageKind,
+  StageState,
+  SyncResult,
+} from "../lib/stage.ts";
+
+/** A dropped or dead-lettered item as the harness saw it. */
+export interface Recorded {
+  item: Item;
+  reason: string;
+}
+
+/** In-memory {@linkcode StageState} for unit tests. */
+export class MemoryState implements StageState {
+  readonly cursors = new Map<string, string>();
+  readonly cache = new Map<string, unknown>();
+  getCursor(name: string): string | null {
+    return this.cursors.get(name) ?? null;
+  }
+  setCursor(name: string, value: string): void {
+    this.cursors.set(name, value);
+  }
+  cacheGet(namespace: string, key: string): unknown {
+    return this.cache.get(`${namespace}\u0000${key}`);
+  }
+  cachePut(namespace: string, key: string, value: unknown): void {
+    this.cache.set(`${namespace}\u0000${key}`, value);
+  }
+}
+
+/** A clock that stands still until moved. */
+export class FixedClock implements Clock {
+  constructor(public instant: Temporal.Instant = Temporal.Instant.from("2026-01-01T00:00:00Z")) {}
+  now(): Temporal.Instant {
+    return this.instant;
+  }
+}
+
+/** A context plus the records of what the stage did through it. */
+export interface TestContext {
+  ctx: StageContext;
+  drops: Recorded[];
+  deadLetters: Recorded[];
+  state: MemoryState;
+  controller: AbortController;
+}
+
+/** Options for {@linkcode testContext}. */
+export interface TestContextOptions {
+  options?: Partial<RunOptions>;
+  clock?: Clock;
+  state?: MemoryState;
+  http?: HttpPool;
+  cwd?: string;
+}
+
+/** A {@linkcode StageContext} whose effects are recorded in arrays. */
+export function testContext(options: TestContextOptions = {}): TestContext {
+  const drops: Recorded[] = [];
+  const deadLetters: Recorded[] = [];
+  const state = options.state ?? new MemoryState();
+  const controller = new AbortController();
+  const log = getLogger(["ticketsync", "test"]);
+  const ctx: StageContext = {
+    pipeline: "test",
+    runId: "test-run",
+    stageId: "stages[0] test",
+    log,
+    state,
+    http: options.http ?? new HttpPool({ log, signal: controller.signal }),
+    clock: options.clock ?? new FixedClock(),
+    signal: controller.signal,
+    options: { mode: "run", full: false, ...options.options },
+    cwd: options.cwd ?? Deno.cwd(),
+    drop: (item, reason) => drops.push({ item, reason }),
+    deadLetter: (item, reason) => deadLetters.push({ item, reason }),
+    redact: (text) => text,
+  };
+  return { ctx, drops, deadLetters, state, controller };
+}
+
+/**
+ * Parses `rawConfig` through the stage's schema (as the config loader does),
+ * then creates the runtime.
+ */
+export async function createStage<K extends StageKind>(
+  // deno-lint-ignore no-explicit-any
+  definition: StageDefinition<K, any>,
+  rawConfig: Record<string, unknown>,
+  ctx: StageContext,
+): Promise<RuntimeOf[K]> {
+  const config = definition.config.parse(rawConfig);
+  return await definition.create(config, ctx);
+}
+
+/** Collects an async iterable into an array. */
+export async function collect<T>(source: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const value of source) out.push(value);
+  return out;
+}
+
+/** An async iterable over `values`. */
+export async function* fromArray<T>(values: Iterable<T>): AsyncGenerator<T> {
+  for (const value of values) yield value;
+}
+
+/** An item with a made-up origin. */
+export function item(
+  key: string,
+  data: Record<string, unknown>,
+  position = "line 1",
+): Item {
+  return { key, data, origin: { source: "test.json", position } };
+}
+
+/** A fresh result (no outcome yet) for driving sinks, with optional ledger state. */
+export function result(value: Item, previous: Partial<RecordState> | null = null): SyncResult {
+  return {
+    item: value,
+    hash: contentHash(value.data),
+    previous: previous === null ? null : {
+      key: value.key,
+      hash: null,
+      remoteId: null,
+      lastOutcome: null,
+      attempts: 0,
+      lastError: null,
+      syncedAt: null,
+      ...previous,
+    },
+    outcome: null,
+  };
+}

@@ -84,7 +84,8 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   let failure: unknown;
   const controller = new AbortController();
   const onExternalAbort = () => controller.abort(input.signal?.reason);
-  input.signal?.addEventListener("abort", onExternalAbort, { once: true });
+  if (input.signal?.aborted) onExternalAbort();
+  else input.signal?.addEventListener("abort", onExternalAbort, { once: true });
 
   const created: { entry: StageEntry; runtime: unknown }[] = [];
   let reader: ReadRuntime | undefined;

@@ -1,0 +1,285 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { z } from "zod";
+import { parseConfig } from "./config.ts";
+import { RecordError, RemoteError } from "./errors.ts";
+import { acquireLock } from "./lock.ts";
+import { isActionable, isUnchanged } from "./outcome.ts";
+import { runPipeline } from "./pipeline.ts";
+import { Registry } from "./registry.ts";
+import { defineStage, type Item } from "./stage.ts";
+import { StateStore } from "./state.ts";
+
+// Small real stages over an in-memory "destination", to test the runner through the contract.
+const destination = new Map<string, unknown>();
+let rejectKeys = new Set<string>();
+let authFailAfter = Infinity;
+
+const registry = new Registry([
+  defineStage({
+    kind: "read",
+    name: "inline",
+    summary: "Yields the records given in config.",
+    config: z.object({
+      records: z.array(z.record(z.string(), z.unknown())).describe("Records."),
+    }).strict(),
+    create: (config) => ({
+      async *read() {
+        for (const [index, data] of config.records.entries()) {
+          yield {
+            key: `inline#${index}`,
+            data,
+            origin: { source: "inline", position: `index ${index}` },
+          } as Item;
+        }
+      },
+      expected: () => config.records.length,
+    }),
+  }),
+  defineStage({
+    kind: "filter",
+    name: "status",
+    summary: "Drops records whose status is not open.",
+    config: z.object({}).strict(),
+    create: (_config, ctx) => ({
+      async *process(items) {
+        for await (const item of items) {
+          if (item.data.status === "open") yield item;
+          else ctx.drop(item, "not open");
+        }
+      },
+    }),
+  }),
+  defineStage({
+    kind: "transform",
+    name: "number",
+    summary: "Requires a numeric n field.",
+    config: z.object({}).strict(),
+    create: (_config, ctx) => ({
+      async *process(items) {
+        for await (const item of items) {
+          if (typeof item.data.n === "number") yield item;
+          else ctx.deadLetter(item, `n: expected a number, got ${JSON.stringify(item.data.n)}`);
+        }
+      },
+    }),
+  }),
+  defineStage({
+    kind: "sync-tickets",
+    name: "memory",
+    summary: "Writes records to an in-memory map.",
+    config: z.object({}).strict(),
+    create: (_config, ctx) => ({
+      async *sync(results) {
+        let writes = 0;
+        for await (const result of results) {
+          if (!isActionable(result)) {
+            yield result;
+            continue;
+          }
+          if (isUnchanged(result, ctx.options)) {
+            result.outcome = "unchanged";
+          } else if (rejectKeys.has(result.item.key)) {
+            const error = new RecordError(`POST /x answered 422: bad ${result.item.key}`, 422);
+            result.outcome = "failed";
+            result.reason = error.message;
+          } else {
+            if (++writes > authFailAfter) {
+              throw new RemoteError("Authentication failed: POST /x answered 401", 401);
+            }
+            const existed = destination.has(result.item.key);
+            if (ctx.options.mode === "run") destination.set(result.item.key, result.item.data);
+            result.outcome = existed ? "updated" : "created";
+            result.remoteId = `r-${result.item.key}`;
+          }
+          yield result;
+        }
+      },
+    }),
+  }),
+]);
+
+const records = [
+  { id: "A", status: "open", n: 1 },
+  { id: "B", status: "closed", n: 2 },
+  { id: "C", status: "open", n: "three" },
+  { id: "", status: "open", n: 4 },
+  { id: "D", status: "open", n: 5 },
+  { id: "A", status: "open", n: 6 },
+];
+
+async function setup(data = records) {
+  const dir = await Deno.makeTempDir();
+  const text = JSON.stringify({
+    name: "t",
+    key: "id",
+    state: { path: join(dir, "t.state.db") },
+    stages: [
+      { use: "read.inline", records: data },
+      { use: "filter.status" },
+      { use: "transform.number" },
+      { use: "sync-tickets.memory" },
+    ],
+  });
+  destination.clear();
+  rejectKeys = new Set();
+  authFailAfter = Infinity;
+  return { dir, config: parseConfig(text, "t.json", { registry, env: {} }) };
+}
+
+Deno.test("runPipeline() accounts for every record, dead-letters with origin, and exits 4", async () => {
+  const { dir, config } = await setup();
+  const report = await runPipeline({ config, mode: "run" });
+  assert.equal(report.exitCode, 4);
+  assert.equal(report.read, 6);
+  assert.deepEqual(report.filtered, { "not open": 1 });
+  assert.deepEqual(report.outcomes, {
+    created: 2,
+    updated: 0,
+    unchanged: 0,
+    skipped: 0,
+    failed: 0,
+  });
+  assert.equal(Object.values(report.deadLettered).reduce((a, b) => a + b, 0), 3);
+  assert.deepEqual([...destination.keys()].sort(), ["A", "D"]);
+
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  const letters = store.listDeadLetters().map((d) => `${d.position} [${d.stage}] ${d.reason}`);
+  assert.deepEqual(letters, [
+    'index 2 [stages[2] transform.number] n: expected a number, got "three"',
+    'index 3 [key] missing key "id"',
+    'index 5 [key] duplicate key "A" in this input: the first occurrence is synced',
+  ]);
+  assert.equal(store.getRecord("A")?.remoteId, "r-A");
+  const runs = store.listRuns();
+  assert.equal(runs[0].status, "finished");
+  assert.equal(runs[0].exitCode, 4);
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() second run is unchanged; --full rewrites; plan writes nothing", async () => {
+  const clean = records.filter((r) => r.id === "A" || r.id === "D").slice(0, 2);
+  const { dir, config } = await setup(clean);
+  assert.equal((await runPipeline({ config, mode: "run" })).exitCode, 0);
+  const second = await runPipeline({ config, mode: "run" });
+  assert.deepEqual(second.outcomes, {
+    created: 0,
+    updated: 0,
+    unchanged: 2,
+    skipped: 0,
+    failed: 0,
+  });
+  const full = await runPipeline({ config, mode: "run", full: true });
+  assert.equal(full.outcomes.updated, 2);
+
+  destination.clear();
+  const planned: string[] = [];
+  const plan = await runPipeline({
+    config,
+    mode: "plan",
+    full: true,
+    onResult: (r) => planned.push(`${r.outcome} ${r.item.key}`),
+  });
+  assert.deepEqual(planned.sort(), ["created A", "created D"]);
+  assert.equal(destination.size, 0, "plan never writes");
+  assert.equal(plan.exitCode, 0);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(store.listRuns().length, 3, "plan does not record a run");
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() replay re-processes only dead-lettered records once they are fixed", async () => {
+  const { dir, config } = await setup([
+    { id: "A", status: "open", n: 1 },
+    { id: "B", status: "open", n: 2 },
+    { id: "C", status: "open", n: "x" },
+  ]);
+  rejectKeys = new Set(["B"]);
+  const first = await runPipeline({ config, mode: "run" });
+  assert.equal(first.exitCode, 4);
+  assert.equal(first.outcomes.failed, 1);
+
+  // The input is fixed and the remote now accepts B.
+  rejectKeys = new Set();
+  const fixed = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: config.statePath },
+      stages: [
+        {
+          use: "read.inline",
+          records: [{ id: "A", status: "open", n: 1 }, { id: "B", status: "open", n: 2 }, {
+            id: "C",
+            status: "open",
+            n: 3,
+          }],
+        },
+        { use: "filter.status" },
+        { use: "transform.number" },
+        { use: "sync-tickets.memory" },
+      ],
+    }),
+    "t.json",
+    { registry, env: {} },
+  );
+  const replay = await runPipeline({ config: fixed, mode: "run", replay: true });
+  assert.equal(replay.exitCode, 0);
+  assert.deepEqual(replay.filtered, { "not selected for replay": 1 });
+  assert.equal(replay.outcomes.created, 2);
+  assert.deepEqual([...destination.keys()].sort(), ["A", "B", "C"]);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(store.countOpenDeadLetters(), 0);
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() stops with exit 3 on an auth error and keeps what was committed", async () => {
+  const { dir, config } = await setup([
+    { id: "A", status: "open", n: 1 },
+    { id: "B", status: "open", n: 2 },
+    { id: "C", status: "open", n: 3 },
+  ]);
+  authFailAfter = 1;
+  const report = await runPipeline({ config, mode: "run" });
+  assert.equal(report.exitCode, 3);
+  assert.match(report.error ?? "", /Authentication failed/);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(
+    store.getRecord("A")?.lastOutcome,
+    "created",
+    "the record synced before the stop is in the ledger",
+  );
+  assert.equal(store.listRuns()[0].status, "failed");
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() exits 75 while another run holds the lock, touching nothing", async () => {
+  const { dir, config } = await setup();
+  const lock = acquireLock(`${config.statePath}.lock`, "t");
+  const report = await runPipeline({ config, mode: "run" });
+  lock.release();
+  assert.equal(report.exitCode, 75);
+  assert.equal(report.read, 0);
+  assert.equal(destination.size, 0);
+  await assert.rejects(() => Deno.stat(config.statePath), Deno.errors.NotFound);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() honours --limit and an abort signal", async () => {
+  const many = Array.from({ length: 50 }, (_, i) => ({ id: `K${i}`, status: "open", n: i }));
+  const { dir, config } = await setup(many);
+  const limited = await runPipeline({ config, mode: "run", limit: 7 });
+  assert.equal(limited.read, 7);
+  assert.equal(limited.outcomes.created, 7);
+
+  const controller = new AbortController();
+  controller.abort("SIGTERM");
+  const stopped = await runPipeline({ config, mode: "run", signal: controller.signal });
+  assert.equal(stopped.exitCode, 143);
+  assert.match(stopped.error ?? "", /interrupted/);
+  await Deno.remove(dir, { recursive: true });
+});

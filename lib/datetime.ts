@@ -1,0 +1,367 @@
+/**
+ * Dates and times with explicit input formats and zones, on Temporal.
+ *
+ * Formats are a subset of the Unicode / Luxon tokens — `yyyy MM M dd d HH H hh
+ * h mm ss SSS a` — plus literal characters (quote letters as `'T'`), or one of
+ * the special formats `iso`, `epoch-ms`, `epoch-s`. A space in a pattern
+ * matches one or more whitespace characters; everything else is literal.
+ *
+ * Local wall times are placed in an IANA zone with Temporal's `"compatible"`
+ * disambiguation: a time that falls in a spring-forward gap moves forward by
+ * the gap's length (02:30 on the day clocks jump 02:00 -> 03:00 becomes 03:30),
+ * and a time that occurs twice at fall-back takes the earlier one (the offset
+ * before the change).
+ * @module
+ */
+import { z } from "zod";
+
+/** Input formats with a special meaning (not patterns). */
+export const SPECIAL_DATE_FORMATS = ["iso", "epoch-ms", "epoch-s"] as const;
+
+/** How {@linkcode formatInstant} renders an instant. */
+export type InstantStyle = "iso-offset" | "iso-utc" | "epoch-ms";
+
+/** Options of {@linkcode parseDateTime}. */
+export interface ParseDateTimeOptions {
+  /** A pattern such as `MM/dd/yyyy hh:mm a`, or `iso`, `epoch-ms`, `epoch-s`. */
+  format: string;
+  /** IANA zone for local times (required for patterns; used by `iso` values without an offset). */
+  zone?: string;
+}
+
+/** Options of {@linkcode formatInstant}. */
+export interface FormatInstantOptions {
+  /** IANA zone for `iso-offset` (default `UTC`). */
+  zone?: string;
+  style: InstantStyle;
+}
+
+type Unit = "year" | "month" | "day" | "hour" | "hour12" | "minute" | "second" | "millisecond";
+
+const TOKENS: Record<
+  string,
+  { unit: Unit; source: string } | { unit: "meridiem"; source: string }
+> = {
+  yyyy: { unit: "year", source: "(\\d{4})" },
+  MM: { unit: "month", source: "(\\d{2})" },
+  M: { unit: "month", source: "(\\d{1,2})" },
+  dd: { unit: "day", source: "(\\d{2})" },
+  d: { unit: "day", source: "(\\d{1,2})" },
+  HH: { unit: "hour", source: "(\\d{2})" },
+  H: { unit: "hour", source: "(\\d{1,2})" },
+  hh: { unit: "hour12", source: "(\\d{2})" },
+  h: { unit: "hour12", source: "(\\d{1,2})" },
+  mm: { unit: "minute", source: "(\\d{2})" },
+  ss: { unit: "second", source: "(\\d{2})" },
+  SSS: { unit: "millisecond", source: "(\\d{3})" },
+  a: { unit: "meridiem", source: "([AaPp][Mm])" },
+};
+
+/** A pattern turned into a regular expression and the unit of each capture group. */
+interface CompiledPattern {
+  pattern: string;
+  regex: RegExp;
+  units: (Unit | "meridiem")[];
+}
+
+const patternCache = new Map<string, CompiledPattern>();
+
+/** Compiles a pattern once; throws `Error` naming the pattern when it is not usable. */
+function compilePattern(pattern: string): CompiledPattern {
+  const cached = patternCache.get(pattern);
+  if (cached) return cached;
+  const fail = (detail: string): never => {
+    throw new Error(`Invalid date format ${JSON.stringify(pattern)}: ${detail}`);
+  };
+  let source = "";
+  const units: (Unit | "meridiem")[] = [];
+  let index = 0;
+  while (index < pattern.length) {
+    const char = pattern[index];
+    if (char === "'") {
+      // Quoted literal; '' inside or outside quotes is a literal quote.
+      const end = pattern.indexOf("'", index + 1);
+      if (end === -1) fail("unterminated quote");
+      const text = end === index + 1 ? "'" : pattern.slice(index + 1, end);
+      source += escapeRegex(text);
+      index = end + 1;
+    } else if (/[A-Za-z]/.test(char)) {
+      let end = index;
+      while (pattern[end] === char) end++;
+      const token = pattern.slice(index, end);
+      const spec = TOKENS[token];
+      if (!spec) {
+        fail(
+          `unsupported token ${
+            JSON.stringify(token)
+          } (supported: yyyy MM M dd d HH H hh h mm ss SSS a; quote other letters, as in 'T')`,
+        );
+      }
+      if (units.includes(spec.unit)) fail(`${JSON.stringify(token)} repeats a field`);
+      units.push(spec.unit);
+      source += spec.source;
+      index = end;
+    } else if (/\s/.test(char)) {
+      while (/\s/.test(pattern[index + 1] ?? "")) index++;
+      source += "\\s+";
+      index++;
+    } else {
+      source += escapeRegex(char);
+      index++;
+    }
+  }
+  for (const [unit, token] of [["year", "yyyy"], ["month", "MM"], ["day", "dd"]] as const) {
+    if (!units.includes(unit)) fail(`a date needs ${JSON.stringify(token)}`);
+  }
+  if (units.includes("hour") && units.includes("meridiem")) {
+    fail(`"a" (AM/PM) goes with "hh" or "h", not "HH" or "H"`);
+  }
+  if (units.includes("hour12") !== units.includes("meridiem")) {
+    fail(`"hh" or "h" (12-hour clock) and "a" (AM/PM) go together`);
+  }
+  const compiled: CompiledPattern = { pattern, regex: new RegExp(`^${source}$`), units };
+  patternCache.set(pattern, compiled);
+  return compiled;
+}
+
+function escapeRegex(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+}
+
+function daysInMonth(year: number, month: number): number {
+  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+}
+
+/** Checks that `zone` is a time zone Temporal knows; throws `Error` otherwise. */
+function checkZone(zone: string): void {
+  try {
+    Temporal.PlainDateTime.from("2000-01-01T00:00").toZonedDateTime(zone);
+  } catch {
+    throw new Error(
+      `Unknown time zone ${JSON.stringify(zone)}: expected an IANA name like "America/Chicago"`,
+    );
+  }
+}
+
+/** Whether `zone` is an IANA time zone name Temporal knows. */
+export function isValidZone(zone: string): boolean {
+  try {
+    checkZone(zone);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether `format` is a pattern (local wall time), so it needs a zone. */
+export function isLocalFormat(format: string): boolean {
+  return !(SPECIAL_DATE_FORMATS as readonly string[]).includes(format);
+}
+
+/** Throws `Error` with a plain message when `format` is neither special nor a usable pattern. */
+export function checkDateFormat(format: string): void {
+  if (isLocalFormat(format)) compilePattern(format);
+}
+
+/** A parse function for one format and zone, validated and compiled once. */
+export type DateParser = (value: string | number) => Temporal.Instant;
+
+/**
+ * Returns a parser for `format` in `zone`, validating both now (throws `Error`
+ * with a plain message) so a hot loop pays only for matching.
+ */
+export function dateParser(options: ParseDateTimeOptions): DateParser {
+  const { format, zone } = options;
+  if (zone !== undefined) checkZone(zone);
+  switch (format) {
+    case "iso":
+      return function parseIso(value) {
+        return parseIsoValue(value, zone);
+      };
+    case "epoch-ms":
+      return function parseEpochMs(value) {
+        return parseEpoch(value, 1, "epoch milliseconds");
+      };
+    case "epoch-s":
+      return function parseEpochS(value) {
+        return parseEpoch(value, 1000, "epoch seconds");
+      };
+  }
+  const compiled = compilePattern(format);
+  if (zone === undefined) {
+    throw new Error(
+      `Cannot parse dates like ${JSON.stringify(format)}: a zone is required for local times`,
+    );
+  }
+  return function parseLocal(value) {
+    return parsePattern(compiled, value, zone);
+  };
+}
+
+const parserCache = new Map<string, DateParser>();
+
+/**
+ * Parses `value` in `format` to an instant. Patterns and offset-less `iso`
+ * values are read as wall time in `zone` (DST gaps and overlaps resolved with
+ * Temporal's `"compatible"` disambiguation, see the module doc). Throws `Error`
+ * with a plain message: `expected a date like "MM/dd/yyyy hh:mm a", got "13/45/2025 99:99 XM"`.
+ */
+export function parseDateTime(
+  value: string | number,
+  options: ParseDateTimeOptions,
+): Temporal.Instant {
+  const cacheKey = `${options.format}\u0000${options.zone ?? ""}`;
+  let parser = parserCache.get(cacheKey);
+  if (!parser) {
+    parser = dateParser(options);
+    parserCache.set(cacheKey, parser);
+  }
+  return parser(value);
+}
+
+function parsePattern(
+  compiled: CompiledPattern,
+  value: string | number,
+  zone: string,
+): Temporal.Instant {
+  const text = String(value).trim();
+  const expected = `expected a date like ${JSON.stringify(compiled.pattern)}, got ${
+    JSON.stringify(text)
+  }`;
+  const match = compiled.regex.exec(text);
+  if (!match) throw new Error(expected);
+  let year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, millisecond = 0;
+  let hour12 = 0;
+  let pm: boolean | undefined;
+  compiled.units.forEach(function assign(unit, index) {
+    const raw = match[index + 1];
+    if (unit === "meridiem") pm = raw.toLowerCase() === "pm";
+    else if (unit === "year") year = Number(raw);
+    else if (unit === "month") month = Number(raw);
+    else if (unit === "day") day = Number(raw);
+    else if (unit === "hour") hour = Number(raw);
+    else if (unit === "hour12") hour12 = Number(raw);
+    else if (unit === "minute") minute = Number(raw);
+    else if (unit === "second") second = Number(raw);
+    else millisecond = Number(raw);
+  });
+  const outOfRange = (detail: string): never => {
+    throw new Error(`${expected}: ${detail}`);
+  };
+  if (month < 1 || month > 12) outOfRange(`month ${month} is out of range 1-12`);
+  const lastDay = daysInMonth(year, month);
+  if (day < 1 || day > lastDay) {
+    outOfRange(
+      `day ${day} is out of range 1-${lastDay} for ${year}-${String(month).padStart(2, "0")}`,
+    );
+  }
+  if (pm !== undefined) {
+    if (hour12 < 1 || hour12 > 12) outOfRange(`hour ${hour12} is out of range 1-12`);
+    hour = (hour12 % 12) + (pm ? 12 : 0);
+  } else if (hour > 23) {
+    outOfRange(`hour ${hour} is out of range 0-23`);
+  }
+  if (minute > 59) outOfRange(`minute ${minute} is out of range 0-59`);
+  if (second > 59) outOfRange(`second ${second} is out of range 0-59`);
+  return new Temporal.PlainDateTime(year, month, day, hour, minute, second, millisecond)
+    .toZonedDateTime(zone, { disambiguation: "compatible" })
+    .toInstant();
+}
+
+const ISO_EXAMPLE = `expected an ISO 8601 date like "2025-09-03T14:15:00-05:00"`;
+
+function parseIsoValue(value: string | number, zone: string | undefined): Temporal.Instant {
+  if (typeof value !== "string") throw new Error(`${ISO_EXAMPLE}, got ${value}`);
+  const text = value.trim();
+  try {
+    return Temporal.Instant.from(text);
+  } catch {
+    // No offset (or not ISO at all): try it as wall time in the zone.
+  }
+  let local: Temporal.PlainDateTime;
+  try {
+    if (text.includes("[")) return Temporal.ZonedDateTime.from(text).toInstant();
+    local = Temporal.PlainDateTime.from(text);
+  } catch {
+    throw new Error(`${ISO_EXAMPLE}, got ${JSON.stringify(text)}`);
+  }
+  if (zone === undefined) {
+    throw new Error(
+      `${ISO_EXAMPLE}, got ${JSON.stringify(text)} without an offset and no zone to read it in`,
+    );
+  }
+  return local.toZonedDateTime(zone, { disambiguation: "compatible" }).toInstant();
+}
+
+const NUMERIC = /^-?\d+(\.\d+)?$/;
+
+function parseEpoch(value: string | number, scale: number, name: string): Temporal.Instant {
+  const number = typeof value === "number"
+    ? value
+    : NUMERIC.test(value.trim())
+    ? Number(value)
+    : NaN;
+  const ms = number * scale;
+  if (!Number.isFinite(ms) || (scale === 1 && !Number.isInteger(ms))) {
+    throw new Error(`expected ${name}, got ${JSON.stringify(value)}`);
+  }
+  try {
+    return Temporal.Instant.fromEpochMilliseconds(Math.round(ms));
+  } catch {
+    throw new Error(`expected ${name}, got ${JSON.stringify(value)}: out of range`);
+  }
+}
+
+/**
+ * Renders an instant: `iso-offset` is local time with its offset in `zone`
+ * (`2025-09-03T14:15:00-05:00`; default zone UTC), `iso-utc` is
+ * `2025-09-03T19:15:00Z`, `epoch-ms` is a number of milliseconds.
+ */
+export function formatInstant(
+  instant: Temporal.Instant,
+  options: { zone?: string; style: "epoch-ms" },
+): number;
+export function formatInstant(
+  instant: Temporal.Instant,
+  options: { zone?: string; style: "iso-offset" | "iso-utc" },
+): string;
+export function formatInstant(
+  instant: Temporal.Instant,
+  options: FormatInstantOptions,
+): string | number;
+export function formatInstant(
+  instant: Temporal.Instant,
+  options: FormatInstantOptions,
+): string | number {
+  switch (options.style) {
+    case "epoch-ms":
+      return instant.epochMilliseconds;
+    case "iso-utc":
+      return instant.toString();
+    case "iso-offset":
+      return instant.toZonedDateTimeISO(options.zone ?? "UTC").toString({ timeZoneName: "never" });
+  }
+}
+
+/** An input date format: a pattern like `MM/dd/yyyy hh:mm a`, or `iso`, `epoch-ms`, `epoch-s`. */
+export const dateFormatSchema = z.string().min(1).superRefine(function checkFormat(format, ctx) {
+  try {
+    checkDateFormat(format);
+  } catch (error) {
+    // The message quotes the format already: no ", got ..." suffix from the config loader.
+    const message = (error as Error).message.replace(/^Invalid/, "invalid");
+    ctx.addIssue({ code: "custom", message, input: undefined });
+  }
+}).describe(
+  'Input date format: a pattern of yyyy MM M dd d HH H hh h mm ss SSS a and literals (e.g. "MM/dd/yyyy hh:mm a"), or "iso", "epoch-ms", "epoch-s"',
+);
+
+/** An IANA time zone name such as `America/Chicago`. */
+export const zoneSchema = z.string().min(1).refine(isValidZone, {
+  message: 'expected an IANA time zone like "America/Chicago"',
+}).describe('IANA time zone, e.g. "America/Chicago" or "Africa/Nairobi"');
+
+/** How a date is written out. */
+export const instantStyleSchema = z.enum(["iso-offset", "iso-utc", "epoch-ms"]).describe(
+  'Output: "iso-offset" (local time with offset in the zone), "iso-utc" (…Z) or "epoch-ms"',
+);

@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import {
+  dateFormatSchema,
+  dateParser,
+  formatInstant,
+  isLocalFormat,
+  parseDateTime,
+  zoneSchema,
+} from "./datetime.ts";
+
+const TEXAS = { format: "MM/dd/yyyy hh:mm a", zone: "America/Chicago" };
+
+Deno.test("parseDateTime() reads Chicago summer times as CDT (-05:00)", () => {
+  const instant = parseDateTime("09/03/2025 02:15 PM", TEXAS);
+  assert.equal(instant.toString(), "2025-09-03T19:15:00Z");
+  assert.equal(
+    formatInstant(instant, { zone: "America/Chicago", style: "iso-offset" }),
+    "2025-09-03T14:15:00-05:00",
+  );
+});
+
+Deno.test("parseDateTime() reads Chicago winter times as CST (-06:00)", () => {
+  const instant = parseDateTime("01/15/2025 09:05 am", TEXAS);
+  assert.equal(instant.toString(), "2025-01-15T15:05:00Z");
+  assert.equal(
+    formatInstant(instant, { zone: "America/Chicago", style: "iso-offset" }),
+    "2025-01-15T09:05:00-06:00",
+  );
+});
+
+Deno.test("parseDateTime() treats 12 AM as midnight and 12 PM as noon", () => {
+  assert.equal(parseDateTime("09/03/2025 12:00 AM", TEXAS).toString(), "2025-09-03T05:00:00Z");
+  assert.equal(parseDateTime("09/03/2025 12:30 PM", TEXAS).toString(), "2025-09-03T17:30:00Z");
+  assert.equal(parseDateTime("09/03/2025 11:59 PM", TEXAS).toString(), "2025-09-04T04:59:00Z");
+});
+
+Deno.test("parseDateTime() moves a time in the spring-forward gap forward (compatible)", () => {
+  // 2025-03-09 02:00 CST -> 03:00 CDT in Chicago: 02:30 does not exist.
+  const instant = parseDateTime("03/09/2025 02:30 AM", TEXAS);
+  assert.equal(
+    formatInstant(instant, { zone: "America/Chicago", style: "iso-offset" }),
+    "2025-03-09T03:30:00-05:00",
+  );
+});
+
+Deno.test("parseDateTime() takes the earlier of two fall-back times (compatible)", () => {
+  // 2025-11-02 02:00 CDT -> 01:00 CST: 01:30 happens twice; the first is CDT.
+  const instant = parseDateTime("11/02/2025 01:30 AM", TEXAS);
+  assert.equal(instant.toString(), "2025-11-02T06:30:00Z");
+  assert.equal(
+    formatInstant(instant, { zone: "America/Chicago", style: "iso-offset" }),
+    "2025-11-02T01:30:00-05:00",
+  );
+});
+
+Deno.test("parseDateTime() reads Nairobi 24-hour times (EAT, +03:00)", () => {
+  const options = { format: "yyyy-MM-dd HH:mm:ss", zone: "Africa/Nairobi" };
+  assert.equal(parseDateTime("2026-06-15 17:00:00", options).toString(), "2026-06-15T14:00:00Z");
+  assert.equal(parseDateTime("2026-06-15 00:30:05", options).toString(), "2026-06-14T21:30:05Z");
+  assert.equal(
+    formatInstant(parseDateTime("2026-06-15 17:00:00", options), {
+      zone: "Africa/Nairobi",
+      style: "iso-offset",
+    }),
+    "2026-06-15T17:00:00+03:00",
+  );
+});
+
+Deno.test("parseDateTime() reads single-digit fields, milliseconds and quoted literals", () => {
+  assert.equal(
+    parseDateTime("9/3/2025 7:05", { format: "M/d/yyyy H:mm", zone: "UTC" }).toString(),
+    "2025-09-03T07:05:00Z",
+  );
+  assert.equal(
+    parseDateTime("2025-09-03T07:05:09.250", {
+      format: "yyyy-MM-dd'T'HH:mm:ss.SSS",
+      zone: "UTC",
+    }).toString(),
+    "2025-09-03T07:05:09.25Z",
+  );
+  assert.equal(
+    parseDateTime(20250903, { format: "yyyyMMdd", zone: "UTC" }).toString(),
+    "2025-09-03T00:00:00Z",
+  );
+});
+
+Deno.test("parseDateTime() reads epoch milliseconds and seconds, as numbers or strings", () => {
+  const ms = parseDateTime(1704150000000, { format: "epoch-ms" });
+  assert.equal(ms.toString(), "2024-01-01T23:00:00Z");
+  assert.equal(parseDateTime("1704150000000", { format: "epoch-ms" }).equals(ms), true);
+  assert.equal(parseDateTime(1704150000, { format: "epoch-s" }).equals(ms), true);
+  assert.equal(
+    parseDateTime("1704150000.5", { format: "epoch-s" }).epochMilliseconds,
+    1704150000500,
+  );
+  assert.equal(formatInstant(ms, { style: "epoch-ms" }), 1704150000000);
+});
+
+Deno.test("parseDateTime() reads ISO with an offset, and without one in the zone", () => {
+  assert.equal(
+    parseDateTime("2025-09-03T14:15:00-05:00", { format: "iso" }).toString(),
+    "2025-09-03T19:15:00Z",
+  );
+  assert.equal(
+    parseDateTime("2025-09-03T19:15:00Z", { format: "iso" }).toString(),
+    "2025-09-03T19:15:00Z",
+  );
+  assert.equal(
+    parseDateTime("2025-09-03T14:15:00", { format: "iso", zone: "America/Chicago" }).toString(),
+    "2025-09-03T19:15:00Z",
+  );
+  assert.equal(
+    parseDateTime("2025-09-03", { format: "iso", zone: "Africa/Nairobi" }).toString(),
+    "2025-09-02T21:00:00Z",
+  );
+  assert.throws(
+    () => parseDateTime("2025-09-03T14:15:00", { format: "iso" }),
+    { message: /without an offset and no zone/ },
+  );
+});
+
+Deno.test("parseDateTime() rejects text that does not match the pattern", () => {
+  assert.throws(() => parseDateTime("13/45/2025 99:99 XM", TEXAS), {
+    name: "Error",
+    message: 'expected a date like "MM/dd/yyyy hh:mm a", got "13/45/2025 99:99 XM"',
+  });
+  assert.throws(() => parseDateTime("9/3/2025 2:15 PM", TEXAS), {
+    message: 'expected a date like "MM/dd/yyyy hh:mm a", got "9/3/2025 2:15 PM"',
+  });
+  assert.throws(() => parseDateTime("", TEXAS), { message: /got ""$/ });
+});
+
+Deno.test("parseDateTime() rejects fields out of range", () => {
+  const cases: [string, RegExp][] = [
+    ["13/03/2025 02:15 PM", /month 13 is out of range 1-12$/],
+    ["02/29/2025 02:15 PM", /day 29 is out of range 1-28 for 2025-02$/],
+    ["04/31/2025 02:15 PM", /day 31 is out of range 1-30 for 2025-04$/],
+    ["09/03/2025 13:15 PM", /hour 13 is out of range 1-12$/],
+    ["09/03/2025 00:15 AM", /hour 0 is out of range 1-12$/],
+    ["09/03/2025 02:60 PM", /minute 60 is out of range 0-59$/],
+  ];
+  for (const [value, message] of cases) {
+    assert.throws(() => parseDateTime(value, TEXAS), { message }, value);
+  }
+  assert.equal(parseDateTime("02/29/2024 02:15 PM", TEXAS).toString(), "2024-02-29T20:15:00Z");
+  assert.throws(
+    () => parseDateTime("2025-09-03 24:00:00", { format: "yyyy-MM-dd HH:mm:ss", zone: "UTC" }),
+    { message: /hour 24 is out of range 0-23$/ },
+  );
+});
+
+Deno.test("parseDateTime() rejects bad epochs and ISO text", () => {
+  assert.throws(() => parseDateTime("soon", { format: "epoch-ms" }), {
+    message: 'expected epoch milliseconds, got "soon"',
+  });
+  assert.throws(() => parseDateTime("", { format: "epoch-s" }), {
+    message: 'expected epoch seconds, got ""',
+  });
+  assert.throws(() => parseDateTime(1.5, { format: "epoch-ms" }), {
+    message: /expected epoch milliseconds/,
+  });
+  assert.throws(() => parseDateTime("03/09/2025", { format: "iso", zone: "UTC" }), {
+    message: 'expected an ISO 8601 date like "2025-09-03T14:15:00-05:00", got "03/09/2025"',
+  });
+});
+
+Deno.test("dateParser() rejects unusable formats and zones up front", () => {
+  assert.throws(() => dateParser({ format: "MM/dd/yy", zone: "UTC" }), {
+    message: /^Invalid date format "MM\/dd\/yy": unsupported token "yy"/,
+  });
+  assert.throws(() => dateParser({ format: "MM/dd/yyyy HH:mm a", zone: "UTC" }), {
+    message: /"a" \(AM\/PM\) goes with "hh" or "h"/,
+  });
+  assert.throws(() => dateParser({ format: "MM/dd/yyyy hh:mm", zone: "UTC" }), {
+    message: /"hh" or "h" \(12-hour clock\) and "a" \(AM\/PM\) go together/,
+  });
+  assert.throws(() => dateParser({ format: "MM/yyyy", zone: "UTC" }), {
+    message: /a date needs "dd"/,
+  });
+  assert.throws(() => dateParser({ format: "MM/dd/yyyy" }), {
+    message: 'Cannot parse dates like "MM/dd/yyyy": a zone is required for local times',
+  });
+  assert.throws(() => dateParser({ format: "iso", zone: "America/Chikago" }), {
+    message: /^Unknown time zone "America\/Chikago"/,
+  });
+});
+
+Deno.test("formatInstant() renders iso-utc and defaults iso-offset to UTC", () => {
+  const instant = Temporal.Instant.from("2025-09-03T19:15:00Z");
+  assert.equal(formatInstant(instant, { style: "iso-utc" }), "2025-09-03T19:15:00Z");
+  assert.equal(formatInstant(instant, { style: "iso-offset" }), "2025-09-03T19:15:00+00:00");
+});
+
+Deno.test("dateFormatSchema and zoneSchema accept good values and name bad ones", () => {
+  assert.equal(dateFormatSchema.parse("MM/dd/yyyy hh:mm a"), "MM/dd/yyyy hh:mm a");
+  assert.equal(dateFormatSchema.parse("epoch-ms"), "epoch-ms");
+  const bad = dateFormatSchema.safeParse("dd.MM.yy");
+  assert.equal(bad.success, false);
+  assert.match(bad.error!.issues[0].message, /unsupported token "yy"/);
+  assert.equal(zoneSchema.parse("Africa/Nairobi"), "Africa/Nairobi");
+  assert.equal(zoneSchema.safeParse("Mars/Olympus").success, false);
+  assert.equal(isLocalFormat("iso"), false);
+  assert.equal(isLocalFormat("yyyy-MM-dd"), true);
+});

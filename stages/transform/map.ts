@@ -1,0 +1,500 @@
+/**
+ * `transform.map`: declarative field mapping. Builds each output record from
+ * `fields` (in order), either on a fresh object or on a copy of the input
+ * (`keep`), then removes `drop` paths. Specs are compiled once at create.
+ *
+ * Per field: take the source (`from`, coalescing several paths; a constant
+ * `value`; a `template`; or by default the target's own path), `trim`, turn
+ * `""` into null (`emptyAsNull`), fall back to `default` when missing, null or
+ * `""`, then `each`/`pluck` arrays, convert `type`, and set `case`. With
+ * `pluck`, trim, type and case apply to each plucked element. A top-level
+ * `emptyAsNull` is every field's default and also nulls `""` in top-level
+ * values kept from the input. Missing sources without a default are left out.
+ *
+ * Problems (a failed conversion, a missing required field) are collected per
+ * record: with `onError: "dead-letter"` the record is dead-lettered with all
+ * of them joined by "; "; with `"null"` the fields become null and a warning
+ * naming the record's origin is logged.
+ * @module
+ */
+import { z } from "zod";
+import { describeValue, formatPath } from "../../lib/config.ts";
+import {
+  dateFormatSchema,
+  type DateParser,
+  dateParser,
+  formatInstant,
+  type InstantStyle,
+  instantStyleSchema,
+  isLocalFormat,
+  zoneSchema,
+} from "../../lib/datetime.ts";
+import { ConfigError, errorMessage } from "../../lib/errors.ts";
+import { getPath, renderTemplate, splitPath } from "../../lib/paths.ts";
+import { defineStage, type Item } from "../../lib/stage.ts";
+
+const FIELD_TYPES = ["string", "number", "integer", "boolean", "date", "json"] as const;
+
+/** A field spec: a source path, or an object saying where the value comes from and how to convert it. */
+type FieldSpec = string | FieldSpecObject;
+
+/** The object form of a {@linkcode FieldSpec}. */
+interface FieldSpecObject {
+  from?: string | string[];
+  value?: unknown;
+  template?: string;
+  trim?: boolean;
+  case?: "lower" | "upper";
+  type?: typeof FIELD_TYPES[number];
+  format?: string;
+  zone?: string;
+  output?: InstantStyle;
+  default?: unknown;
+  emptyAsNull?: boolean;
+  pluck?: string;
+  each?: Record<string, FieldSpec>;
+  required?: boolean;
+}
+
+const path = z.string().min(1);
+
+const fieldSpecSchema: z.ZodType<FieldSpec> = z.union([
+  path.describe("Shorthand: copy the value at this source path"),
+  z.object({
+    from: z.union([path, z.array(path).min(1)], { error: "expected a path or a list of paths" })
+      .optional()
+      .describe("Source path, or paths to coalesce (the first that is not missing, null or empty)"),
+    value: z.unknown().optional().describe("A constant value instead of a source"),
+    template: z.string().optional().describe(
+      'Text with {path} placeholders, e.g. "{subject}\\n\\n{description}"',
+    ),
+    trim: z.boolean().optional().describe("Trim whitespace from text"),
+    case: z.enum(["lower", "upper"]).optional().describe("Lower- or upper-case text"),
+    type: z.enum(FIELD_TYPES).optional().describe(
+      "Convert to this type; a failure dead-letters the record",
+    ),
+    format: dateFormatSchema.optional().describe(
+      'Input date format for "type": "date" (default "iso"): a pattern like "MM/dd/yyyy hh:mm a", or "iso", "epoch-ms", "epoch-s"',
+    ),
+    zone: zoneSchema.optional().describe(
+      'IANA zone the input is local to, and of "iso-offset" output, e.g. "America/Chicago"',
+    ),
+    output: instantStyleSchema.optional().describe('How a date is written (default "iso-utc")'),
+    default: z.unknown().optional().describe('Used when the source is missing, null or ""'),
+    emptyAsNull: z.boolean().optional().describe('Turn "" (after trim) into null'),
+    pluck: path.optional().describe(
+      "Map an array of objects to an array of this field (tags [{name}] -> names)",
+    ),
+    get each() {
+      return z.record(path, fieldSpecSchema).optional().describe(
+        "Map each element of an array with these nested fields",
+      );
+    },
+    required: z.boolean().optional().describe(
+      "A missing, null or empty value dead-letters the record",
+    ),
+  }).strict(),
+], { error: "expected a source path or a field spec object" });
+
+/** Marks a field to leave out of the output (its source is missing). */
+const OMIT: unique symbol = Symbol("omit");
+
+/** Thrown by a conversion; the caller prefixes the field's label. */
+class ConvertError extends Error {}
+
+/** Where a record's problems are collected while mapping it. */
+type Problems = string[];
+
+/** A compiled field: writes its value (or nothing) into the output. */
+interface CompiledField {
+  target: string;
+  segments: string[];
+  /** The field's value, `OMIT`, or null after pushing a problem. */
+  run(data: unknown, label: string, problems: Problems): unknown;
+}
+
+const NUMERIC = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+const TRUE = new Set(["true", "1", "yes"]);
+const FALSE = new Set(["false", "0", "no"]);
+
+function toNumber(value: unknown, integer: boolean): number {
+  let number: number | undefined;
+  if (typeof value === "number" && Number.isFinite(value)) number = value;
+  else if (typeof value === "string" && NUMERIC.test(value.trim())) number = Number(value);
+  if (number === undefined) {
+    throw new ConvertError(`expected a number, got ${describeValue(value)}`);
+  }
+  if (integer && !Number.isInteger(number)) {
+    throw new ConvertError(`expected an integer, got ${describeValue(value)}`);
+  }
+  return number;
+}
+
+function toBoolean(value: unknown): boolean {
+  if (typeof value === "boolean") return value;
+  const text = typeof value === "string"
+    ? value.trim().toLowerCase()
+    : typeof value === "number"
+    ? String(value)
+    : "";
+  if (TRUE.has(text)) return true;
+  if (FALSE.has(text)) return false;
+  throw new ConvertError(`expected true or false (or yes/no, 1/0), got ${describeValue(value)}`);
+}
+
+function toText(value: unknown): string {
+  if (typeof value === "string") return value;
+  if (typeof value === "number" || typeof value === "boolean" || typeof value === "bigint") {
+    return String(value);
+  }
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Temporal.Instant) return value.toString();
+  throw new ConvertError(`expected text, got ${describeValue(value)}`);
+}
+
+function toJson(value: unknown): unknown {
+  if (typeof value !== "string") return value;
+  try {
+    return JSON.parse(value);
+  } catch (error) {
+    throw new ConvertError(
+      `expected JSON text, got ${describeValue(value)}: ${errorMessage(error)}`,
+    );
+  }
+}
+
+/** A date conversion: accepts text, numbers, Date and Temporal instants; writes `output`. */
+function dateConverter(parse: DateParser, style: InstantStyle, zone: string | undefined) {
+  return function toDate(value: unknown): unknown {
+    let instant: Temporal.Instant;
+    if (value instanceof Temporal.Instant) instant = value;
+    else if (value instanceof Temporal.ZonedDateTime) instant = value.toInstant();
+    else if (value instanceof Date && !Number.isNaN(value.getTime())) {
+      instant = Temporal.Instant.fromEpochMilliseconds(value.getTime());
+    } else if (typeof value === "string" || typeof value === "number") {
+      try {
+        instant = parse(value);
+      } catch (error) {
+        throw new ConvertError(errorMessage(error));
+      }
+    } else {
+      throw new ConvertError(`expected a date, got ${describeValue(value)}`);
+    }
+    return formatInstant(instant, { style, zone });
+  };
+}
+
+function clone(value: unknown): unknown {
+  return value !== null && typeof value === "object" ? structuredClone(value) : value;
+}
+
+function isMissing(value: unknown): boolean {
+  return value === undefined || value === null || value === "";
+}
+
+function quoteKeys(keys: string[]): string {
+  return keys.map((key) => JSON.stringify(key)).join(" and ");
+}
+
+/**
+ * Compiles a field map; pushes config problems (named by their JSON path) to
+ * `configProblems` instead of throwing, so every problem is reported at once.
+ */
+function compileFields(
+  fields: Record<string, FieldSpec>,
+  at: (string | number)[],
+  configProblems: string[],
+  emptyAsNullDefault: boolean,
+): CompiledField[] {
+  return Object.entries(fields).map(([target, spec]) =>
+    compileField(
+      target,
+      typeof spec === "string" ? { from: spec } : spec,
+      [...at, target],
+      configProblems,
+      emptyAsNullDefault,
+    )
+  );
+}
+
+function compileField(
+  target: string,
+  spec: FieldSpecObject,
+  at: (string | number)[],
+  configProblems: string[],
+  emptyAsNullDefault: boolean,
+): CompiledField {
+  const problem = (message: string) => configProblems.push(`${formatPath(at)}: ${message}`);
+  const sources = (["from", "value", "template"] as const).filter((key) => spec[key] !== undefined);
+  if (sources.length > 1) {
+    problem(`expected one of "from", "value" or "template", got ${quoteKeys(sources)}`);
+  }
+  if (spec.type !== "date") {
+    for (const key of ["format", "zone", "output"] as const) {
+      if (spec[key] !== undefined) problem(`"${key}" goes with "type": "date"`);
+    }
+  }
+  if (spec.pluck !== undefined && spec.each !== undefined) {
+    problem(`"pluck" and "each" cannot be used together`);
+  }
+  if (spec.each !== undefined) {
+    for (const key of ["type", "case", "trim", "emptyAsNull"] as const) {
+      if (spec[key] !== undefined) {
+        problem(`"${key}" cannot be used with "each" (set it on the nested fields)`);
+      }
+    }
+  }
+  if (spec.case !== undefined && spec.type !== undefined && spec.type !== "string") {
+    problem(`"case" goes with text, not "type": ${JSON.stringify(spec.type)}`);
+  }
+  if (spec.required && spec.default !== undefined) {
+    problem(`"required" and "default" cannot be used together`);
+  }
+
+  let convert: (value: unknown) => unknown = (value) => value;
+  switch (spec.type) {
+    case "string":
+      convert = toText;
+      break;
+    case "number":
+      convert = (value) => toNumber(value, false);
+      break;
+    case "integer":
+      convert = (value) => toNumber(value, true);
+      break;
+    case "boolean":
+      convert = toBoolean;
+      break;
+    case "json":
+      convert = toJson;
+      break;
+    case "date": {
+      const format = spec.format ?? "iso";
+      const style = spec.output ?? "iso-utc";
+      if (isLocalFormat(format) && spec.zone === undefined) {
+        problem(`"format": ${JSON.stringify(format)} is a local time and needs a "zone"`);
+      } else if (style === "iso-offset" && spec.zone === undefined) {
+        problem(`"output": "iso-offset" needs a "zone"`);
+      } else {
+        try {
+          convert = dateConverter(dateParser({ format, zone: spec.zone }), style, spec.zone);
+        } catch (error) {
+          problem(errorMessage(error));
+        }
+      }
+      break;
+    }
+  }
+
+  const source = compileSource(target, spec);
+  const each = spec.each &&
+    compileFields(spec.each, [...at, "each"], configProblems, emptyAsNullDefault);
+  const pluck = spec.pluck;
+  const { trim, required } = spec;
+  const emptyAsNull = spec.emptyAsNull ?? (emptyAsNullDefault && spec.each === undefined);
+  const hasDefault = spec.default !== undefined;
+  const fallback = spec.default;
+  const textCase = spec.case;
+
+  /** trim, emptyAsNull, type and case for one scalar (or one array element). */
+  function scalar(value: unknown): unknown {
+    if (trim && typeof value === "string") value = value.trim();
+    if (emptyAsNull && value === "") return null;
+    if (value === null || value === undefined) return null;
+    value = convert(value);
+    if (textCase && typeof value === "string") {
+      return textCase === "lower" ? value.toLowerCase() : value.toUpperCase();
+    }
+    return value;
+  }
+
+  function run(data: unknown, label: string, problems: Problems): unknown {
+    let value = source(data);
+    if (trim && typeof value === "string") value = value.trim();
+    if (emptyAsNull && value === "") value = null;
+    if (isMissing(value)) {
+      if (hasDefault) return clone(fallback);
+      if (required) {
+        problems.push(`missing required field ${JSON.stringify(label)}`);
+        return null;
+      }
+      if (value === undefined) return OMIT;
+      if (value === null) return null;
+    }
+    try {
+      if (each) {
+        if (!Array.isArray(value)) {
+          throw new ConvertError(`expected an array, got ${describeValue(value)}`);
+        }
+        return value.map((element, index) =>
+          mapRecord(each, element, `${label}[${index}].`, problems)
+        );
+      }
+      if (pluck !== undefined) {
+        if (!Array.isArray(value)) {
+          throw new ConvertError(`expected an array, got ${describeValue(value)}`);
+        }
+        return value.map((element) => scalar(getPath(element, pluck)));
+      }
+      return scalar(value);
+    } catch (error) {
+      if (!(error instanceof ConvertError)) throw error;
+      problems.push(`${label}: ${error.message}`);
+      return null;
+    }
+  }
+
+  return { target, segments: splitPath(target), run };
+}
+
+/** Where a field's raw value comes from. */
+function compileSource(target: string, spec: FieldSpecObject): (data: unknown) => unknown {
+  if (spec.value !== undefined) {
+    const constant = spec.value;
+    return () => clone(constant);
+  }
+  if (spec.template !== undefined) {
+    const template = spec.template;
+    return (data) => renderTemplate(template, data);
+  }
+  const from = spec.from ?? target;
+  if (typeof from === "string") return (data) => getPath(data, from);
+  return function coalesce(data) {
+    let fallback: unknown = undefined;
+    for (const path of from) {
+      const value = getPath(data, path);
+      if (!isMissing(value)) return value;
+      if (fallback === undefined) fallback = value;
+    }
+    return fallback;
+  };
+}
+
+/**
+ * Sets `segments` in `root` to `value`, copying any object on the way that
+ * this output does not own yet, so the input record is never mutated.
+ */
+function writePath(
+  root: Record<string, unknown>,
+  segments: string[],
+  value: unknown,
+  owned: WeakSet<object>,
+): void {
+  let current = root;
+  for (const segment of segments.slice(0, -1)) {
+    let next = current[segment];
+    if (next === null || typeof next !== "object") next = {};
+    else if (!owned.has(next)) next = Array.isArray(next) ? next.slice() : { ...next };
+    owned.add(next as object);
+    current[segment] = next;
+    current = next as Record<string, unknown>;
+  }
+  current[segments[segments.length - 1]] = value;
+}
+
+/** Removes `segments` from `root` (copy-on-write like {@linkcode writePath}). */
+function removePath(
+  root: Record<string, unknown>,
+  segments: string[],
+  owned: WeakSet<object>,
+): void {
+  let current = root;
+  for (const segment of segments.slice(0, -1)) {
+    let next = current[segment];
+    if (next === null || typeof next !== "object") return;
+    if (!owned.has(next)) {
+      next = Array.isArray(next) ? next.slice() : { ...next };
+      owned.add(next as object);
+      current[segment] = next;
+    }
+    current = next as Record<string, unknown>;
+  }
+  delete current[segments[segments.length - 1]];
+}
+
+/** A shallow copy of `data` with top-level `""` values as null. */
+function nullEmpties(data: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(data)) out[key] = value === "" ? null : value;
+  return out;
+}
+
+/** Maps one object with `fields`; labels of problems start with `prefix`. */
+function mapRecord(
+  fields: CompiledField[],
+  data: unknown,
+  prefix: string,
+  problems: Problems,
+  base?: Record<string, unknown>,
+  owned: WeakSet<object> = new WeakSet(),
+): Record<string, unknown> {
+  const out: Record<string, unknown> = base ? { ...base } : {};
+  owned.add(out);
+  for (const field of fields) {
+    const value = field.run(data, `${prefix}${field.target}`, problems);
+    if (value !== OMIT) writePath(out, field.segments, value, owned);
+  }
+  return out;
+}
+
+/** The `transform.map` stage. */
+export const stage = defineStage({
+  kind: "transform",
+  name: "map",
+  summary: "Rename, drop, set and convert fields (dates, numbers, booleans, arrays).",
+  config: z.object({
+    fields: z.record(path, fieldSpecSchema).default({}).describe(
+      "Output fields, in order: target path -> source path or field spec",
+    ),
+    keep: z.boolean().default(false).describe(
+      "true: start from a copy of the input and apply fields on top; false: output only the mapped fields",
+    ),
+    drop: z.array(path).default([]).describe(
+      "Paths removed from the output (useful with keep: true)",
+    ),
+    emptyAsNull: z.boolean().default(false).describe(
+      'Turn "" into null in every field (unless a field says otherwise) and in top-level values kept from the input',
+    ),
+    onError: z.enum(["dead-letter", "null"]).default("dead-letter").describe(
+      'A conversion failure or missing required field: "dead-letter" the record, or set the field to null and go on',
+    ),
+  }).strict(),
+  create(config, ctx) {
+    const configProblems: string[] = [];
+    if (!config.keep && Object.keys(config.fields).length === 0) {
+      configProblems.push(`fields: expected at least one field when "keep" is false`);
+    }
+    const fields = compileFields(config.fields, ["fields"], configProblems, config.emptyAsNull);
+    if (configProblems.length > 0) {
+      throw new ConfigError(`${ctx.stageId}: invalid config`, configProblems);
+    }
+    const drops = config.drop.map(splitPath);
+    const keep = config.keep;
+    const emptyAsNull = config.emptyAsNull;
+    const deadLetter = config.onError === "dead-letter";
+
+    return {
+      async *process(items: AsyncIterable<Item>): AsyncIterable<Item> {
+        for await (const item of items) {
+          const problems: Problems = [];
+          const owned = new WeakSet<object>();
+          const base = keep ? (emptyAsNull ? nullEmpties(item.data) : item.data) : undefined;
+          const data = mapRecord(fields, item.data, "", problems, base, owned);
+          if (problems.length > 0) {
+            if (deadLetter) {
+              ctx.deadLetter(item, problems.join("; "));
+              continue;
+            }
+            ctx.log.warn("{source} {position}: {problems}; set to null", {
+              source: item.origin.source,
+              position: item.origin.position,
+              problems: problems.join("; "),
+            });
+          }
+          for (const segments of drops) removePath(data, segments, owned);
+          yield { ...item, data };
+        }
+      },
+    };
+  },
+});

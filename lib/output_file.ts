@@ -1,0 +1,93 @@
+/**
+ * Output files of reports and exports: path templates (`{runId}`, `{date}`,
+ * `{pipeline}`) and atomic writes (a temporary file next to the target,
+ * flushed, then renamed over it: a reader or a crash sees the old file or the
+ * new one, never half of one).
+ * @module
+ */
+import { randomUUID } from "node:crypto";
+import { basename, dirname, join } from "node:path";
+import { ConfigError } from "./errors.ts";
+import { renderTemplate, templateFields } from "./paths.ts";
+
+/** Placeholders an output path template may use. */
+export const OUTPUT_PLACEHOLDERS = ["runId", "date", "pipeline"] as const;
+
+/** Values for the placeholders of an output path (a `RunReport` has them). */
+export interface OutputPathValues {
+  runId: string;
+  pipeline: string;
+  /** ISO instant the run started; `{date}` is its UTC day, `YYYY-MM-DD`. */
+  startedAt: string;
+}
+
+/**
+ * Checks that a path template uses only {@linkcode OUTPUT_PLACEHOLDERS}.
+ * @throws {ConfigError} `output: unknown placeholder "{day}": use {runId}, {date}, {pipeline}`.
+ */
+export function checkOutputTemplate(field: string, template: string): void {
+  for (const name of templateFields(template)) {
+    if (!(OUTPUT_PLACEHOLDERS as readonly string[]).includes(name)) {
+      throw new ConfigError(
+        `${field}: unknown placeholder "{${name}}": use ${
+          OUTPUT_PLACEHOLDERS.map((p) => `{${p}}`).join(", ")
+        }`,
+      );
+    }
+  }
+}
+
+/** Fills `{runId}`, `{date}` and `{pipeline}` in an output path template. */
+export function renderOutputPath(template: string, values: OutputPathValues): string {
+  const date = Temporal.Instant.from(values.startedAt).toZonedDateTimeISO("UTC").toPlainDate()
+    .toString();
+  return renderTemplate(template, { runId: values.runId, date, pipeline: values.pipeline });
+}
+
+/** Writes chunks to the temporary file; `write` may be called any number of times. */
+export type ChunkWriter = (write: (chunk: string) => Promise<void>) => Promise<void>;
+
+/** Options for {@linkcode writeFileAtomic}. */
+export interface AtomicWriteOptions {
+  /** Called after the temporary file is complete and before the rename (a backup, say). */
+  beforeRename?: () => Promise<void>;
+}
+
+/**
+ * Streams `produce`'s chunks into a temporary file in the target's directory
+ * (created when missing), syncs it to disk and renames it over `path`. On any
+ * failure the temporary file is removed, the target is left as it was, and
+ * the error is re-thrown.
+ */
+export async function writeFileAtomic(
+  path: string,
+  produce: ChunkWriter,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  const dir = dirname(path);
+  await Deno.mkdir(dir, { recursive: true });
+  const temp = join(dir, `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
+  const encoder = new TextEncoder();
+  const file = await Deno.open(temp, { write: true, createNew: true });
+  let closed = false;
+  try {
+    await produce(async function writeChunk(chunk) {
+      let bytes = encoder.encode(chunk);
+      while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+    });
+    await file.sync();
+    file.close();
+    closed = true;
+    await options.beforeRename?.();
+    await Deno.rename(temp, path);
+  } catch (error) {
+    if (!closed) file.close();
+    await Deno.remove(temp).catch(() => {});
+    throw error;
+  }
+}
+
+/** Writes `text` to `path` atomically (see {@linkcode writeFileAtomic}). */
+export async function writeTextAtomic(path: string, text: string): Promise<void> {
+  await writeFileAtomic(path, (write) => write(text));
+}

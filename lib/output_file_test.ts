@@ -1,0 +1,74 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { ConfigError } from "./errors.ts";
+import {
+  checkOutputTemplate,
+  renderOutputPath,
+  writeFileAtomic,
+  writeTextAtomic,
+} from "./output_file.ts";
+
+async function names(dir: string): Promise<string[]> {
+  const out = [];
+  for await (const entry of Deno.readDir(dir)) out.push(entry.name);
+  return out.sort();
+}
+
+Deno.test("writeTextAtomic() creates the directory and replaces the file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "a/b/out.txt");
+    await writeTextAtomic(path, "first");
+    await writeTextAtomic(path, "second");
+    assert.equal(await Deno.readTextFile(path), "second");
+    assert.deepEqual(await names(join(dir, "a/b")), ["out.txt"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("writeFileAtomic() streams chunks and leaves the target alone on failure", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "out.json");
+    await writeFileAtomic(path, async (write) => {
+      for (let i = 0; i < 3; i++) await write(`${i}|`);
+    });
+    assert.equal(await Deno.readTextFile(path), "0|1|2|");
+    await assert.rejects(
+      writeFileAtomic(path, async (write) => {
+        await write("partial");
+        throw new Error("producer failed");
+      }),
+      /producer failed/,
+    );
+    await assert.rejects(
+      writeFileAtomic(path, (write) => write("complete"), {
+        beforeRename: () => Promise.reject(new Error("backup failed")),
+      }),
+      /backup failed/,
+    );
+    assert.equal(await Deno.readTextFile(path), "0|1|2|");
+    assert.deepEqual(await names(dir), ["out.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("renderOutputPath() fills runId, pipeline and the UTC date", () => {
+  assert.equal(
+    renderOutputPath("reports/{pipeline}/{date}/{runId}.json", {
+      runId: "r1",
+      pipeline: "inc",
+      startedAt: "2026-06-15T23:30:00-05:00",
+    }),
+    "reports/inc/2026-06-16/r1.json",
+  );
+  checkOutputTemplate("path", "plain.json");
+  assert.throws(
+    () => checkOutputTemplate("path", "{runid}.json"),
+    (error) =>
+      error instanceof ConfigError &&
+      error.message === 'path: unknown placeholder "{runid}": use {runId}, {date}, {pipeline}',
+  );
+});

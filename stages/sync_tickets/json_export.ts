@@ -1,0 +1,321 @@
+/**
+ * `sync-tickets.json_export`: exports every record into one JSON file
+ * (`{ metadata, statistics, records }`), the database -> JSON files workflow.
+ *
+ * The file is rewritten only when its content changes (ignoring
+ * `generated_at`), through a temporary file renamed over it; the old file is
+ * first copied to `backups/<file>.backup.YYYYMMDD_HHMMSS` (UTC, never
+ * overwriting a backup). Any failure leaves the original untouched.
+ *
+ * Limit: records are sorted for a stable file, so the sink holds every record
+ * (and the old file) in memory until the end of the stream. That suits
+ * reference tables (sources, cities, venues, events: thousands of rows), not
+ * millions.
+ * @module
+ */
+import { basename, dirname, join, resolve } from "node:path";
+import { z } from "zod";
+import { diffFields } from "../../lib/diff.ts";
+import { ConfigError, errorMessage } from "../../lib/errors.ts";
+import { contentHash, stableStringify } from "../../lib/hash.ts";
+import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
+import { writeFileAtomic } from "../../lib/output_file.ts";
+import { getPath } from "../../lib/paths.ts";
+import { defineStage, type FieldChange, type SyncResult } from "../../lib/stage.ts";
+import { ValueCounts } from "../../lib/value_counts.ts";
+
+/** One record bound for the file. */
+interface Entry {
+  key: string;
+  data: Record<string, unknown>;
+  /** The results exporting it (one, or several when a key repeats: the last data wins). */
+  results: SyncResult[];
+}
+
+/** The old file, as far as it could be read. */
+interface OldFile {
+  exists: boolean;
+  /** Stable JSON of the document without `metadata.generated_at`. */
+  comparable: string | null;
+  /** Old records by key. */
+  records: Map<string, Record<string, unknown>>;
+}
+
+const WRITE_CHUNK = 64 * 1024;
+
+/** The sink. */
+export const stage = defineStage({
+  kind: "sync-tickets",
+  name: "json_export",
+  summary:
+    "Export all records to one JSON file with metadata and statistics; backup before overwrite.",
+  config: z.object({
+    path: z.string().min(1).describe(
+      "JSON file to write, e.g. data/venues.json; relative to the working directory.",
+    ),
+    version: z.string().default("1.0").describe("metadata.version of the file."),
+    source: z.string().optional().describe("metadata.source (default: the pipeline's name)."),
+    statsFields: z.array(z.string().min(1)).default([]).describe(
+      "Dotted field paths counted into statistics: { field: { value: count } }, most frequent first.",
+    ),
+    sortBy: z.string().min(1).default("key").describe(
+      '"key" (the record key) or a dotted field path to order records by (ties by key).',
+    ),
+    keyField: z.string().min(1).default("id").describe(
+      "Field of an exported record holding its key, used to match the old file's records (created/updated/unchanged).",
+    ),
+    backupDir: z.string().min(1).optional().describe(
+      "Directory of backups (default: backups/ next to the file); relative to the working directory.",
+    ),
+    recordsKey: z.string().min(1).default("records").describe(
+      'Top-level key of the record list, e.g. "venues".',
+    ),
+    pretty: z.boolean().default(true).describe("Indent the JSON by 2 spaces (false: compact)."),
+  }).strict(),
+  create(config, ctx) {
+    if (config.recordsKey === "metadata" || config.recordsKey === "statistics") {
+      throw new ConfigError(
+        `recordsKey: "${config.recordsKey}" is taken by the file's own section: choose another name`,
+      );
+    }
+    const path = resolve(ctx.cwd, config.path);
+    const backupDir = config.backupDir === undefined
+      ? join(dirname(path), "backups")
+      : resolve(ctx.cwd, config.backupDir);
+    const plan = ctx.options.mode === "plan";
+
+    /** Reads the existing file; a missing one is empty, an unparsable one is replaced. */
+    async function readOld(): Promise<OldFile> {
+      let text: string;
+      try {
+        text = await Deno.readTextFile(path);
+      } catch (error) {
+        if (error instanceof Deno.errors.NotFound) {
+          return { exists: false, comparable: null, records: new Map() };
+        }
+        throw new Error(`Cannot read "${path}": ${errorMessage(error)}`);
+      }
+      let document: unknown;
+      try {
+        document = JSON.parse(text);
+      } catch (error) {
+        ctx.log.warn("The existing {path} is not valid JSON and will be replaced: {error}", {
+          path,
+          error: errorMessage(error),
+        });
+        return { exists: true, comparable: null, records: new Map() };
+      }
+      const records = new Map<string, Record<string, unknown>>();
+      const list = getPath(document, config.recordsKey);
+      if (Array.isArray(list)) {
+        for (const record of list) {
+          const key = getPath(record, config.keyField);
+          if (key !== undefined && key !== null) records.set(String(key), record);
+        }
+      }
+      return { exists: true, comparable: comparable(document), records };
+    }
+
+    /** The records the new file holds, sorted; failures are marked on their results. */
+    function collectEntries(results: SyncResult[], old: OldFile): Entry[] {
+      const entries = new Map<string, Entry>();
+      for (const result of results) {
+        const key = result.item.key;
+        if (!isActionable(result)) {
+          // A record that failed upstream keeps its old version rather than vanishing.
+          const previous = old.records.get(key);
+          if (previous && !entries.has(key)) entries.set(key, { key, data: previous, results: [] });
+          continue;
+        }
+        let data: Record<string, unknown>;
+        try {
+          data = JSON.parse(JSON.stringify(result.item.data));
+        } catch (error) {
+          result.outcome = "failed";
+          result.reason = `Cannot export record as JSON: ${errorMessage(error)}`;
+          continue;
+        }
+        const entry = entries.get(key);
+        if (entry && entry.results.length > 0) {
+          entry.data = data;
+          entry.results.push(result);
+        } else {
+          entries.set(key, { key, data, results: [result] });
+        }
+      }
+      return [...entries.values()].sort(compareEntries);
+    }
+
+    function compareEntries(a: Entry, b: Entry): number {
+      if (config.sortBy !== "key") {
+        const order = compareValues(getPath(a.data, config.sortBy), getPath(b.data, config.sortBy));
+        if (order !== 0) return order;
+      }
+      return a.key < b.key ? -1 : a.key > b.key ? 1 : 0;
+    }
+
+    /** Sets each record's outcome from the old file; `rewritten` false means all unchanged. */
+    function decide(entries: Entry[], old: OldFile, rewritten: boolean): void {
+      for (const entry of entries) {
+        const previous = old.records.get(entry.key);
+        let outcome: "created" | "updated" | "unchanged" = "unchanged";
+        let changes: FieldChange[] = [];
+        if (rewritten && previous === undefined) outcome = "created";
+        else if (rewritten && contentHash(previous) !== contentHash(entry.data)) {
+          outcome = "updated";
+          if (plan) changes = diffFields(previous as Record<string, unknown>, entry.data);
+        }
+        for (const result of entry.results) {
+          result.outcome = mergeOutcome(result.outcome, outcome);
+          result.remoteId = entry.key;
+          if (changes.length > 0) result.changes = [...(result.changes ?? []), ...changes];
+        }
+      }
+    }
+
+    /** Copies the current file to a new backup name (a suffix if that second is taken). */
+    async function backup(): Promise<string> {
+      await Deno.mkdir(backupDir, { recursive: true });
+      const stamp = ctx.clock.now().toZonedDateTimeISO("UTC").toPlainDateTime().toString()
+        .slice(0, 19).replace(/-|:/g, "").replace("T", "_");
+      const base = join(backupDir, `${basename(path)}.backup.${stamp}`);
+      for (let n = 0;; n++) {
+        const candidate = n === 0 ? base : `${base}_${n}`;
+        try {
+          // createNew: never overwrite a backup, even one made a moment ago.
+          const target = await Deno.open(candidate, { write: true, createNew: true });
+          target.close();
+        } catch (error) {
+          if (error instanceof Deno.errors.AlreadyExists) continue;
+          throw error;
+        }
+        await Deno.copyFile(path, candidate);
+        return candidate;
+      }
+    }
+
+    async function exportAll(results: SyncResult[]): Promise<void> {
+      const actionable = results.filter(isActionable);
+      if (actionable.length === 0 && results.length > 0) return;
+      if (ctx.signal.aborted) {
+        failAll(actionable, "not exported: the run was interrupted before the file was written");
+        return;
+      }
+      let old: OldFile;
+      try {
+        old = await readOld();
+      } catch (error) {
+        failAll(actionable, errorMessage(error));
+        return;
+      }
+      const entries = collectEntries(results, old);
+      const statistics = new ValueCounts(config.statsFields);
+      for (const entry of entries) statistics.add(entry.data);
+      const document = {
+        metadata: {
+          version: config.version,
+          generated_at: ctx.clock.now().toString(),
+          total_count: entries.length,
+          source: config.source ?? ctx.pipeline,
+        },
+        statistics: statistics.toJSON(),
+        [config.recordsKey]: entries.map((entry) => entry.data),
+      };
+      const rewritten = old.comparable !== comparable(document);
+      decide(entries, old, rewritten);
+      if (!rewritten) {
+        ctx.log.info("{path} is up to date ({count} records): not rewritten", {
+          path,
+          count: entries.length,
+        });
+        return;
+      }
+      if (plan) return;
+      let backupPath: string | null = null;
+      try {
+        await writeFileAtomic(path, (write) => writeDocument(document, entries, write), {
+          async beforeRename() {
+            if (old.exists) backupPath = await backup();
+          },
+        });
+      } catch (error) {
+        failAll(
+          entries.flatMap((entry) => entry.results),
+          `Cannot write "${path}": ${errorMessage(error)} (the file was left as it was)`,
+        );
+        return;
+      }
+      ctx.log.info("Exported {count} records to {path}{backup}", {
+        count: entries.length,
+        path,
+        backup: backupPath ? ` (backup: ${backupPath})` : "",
+      });
+    }
+
+    /** Streams the document: the records one by one, in chunks of about 64 KiB. */
+    async function writeDocument(
+      document: Record<string, unknown>,
+      entries: Entry[],
+      write: (chunk: string) => Promise<void>,
+    ): Promise<void> {
+      const space = config.pretty ? 2 : undefined;
+      const nl = config.pretty ? "\n" : "";
+      const pad = (depth: number) => (config.pretty ? " ".repeat(depth * 2) : "");
+      const json = (value: unknown, depth: number) =>
+        JSON.stringify(value, null, space).replaceAll("\n", `\n${pad(depth)}`);
+      const colon = config.pretty ? ": " : ":";
+      let buffer = `{${nl}${pad(1)}"metadata"${colon}${json(document.metadata, 1)},${nl}` +
+        `${pad(1)}"statistics"${colon}${json(document.statistics, 1)},${nl}` +
+        `${pad(1)}${JSON.stringify(config.recordsKey)}${colon}[`;
+      for (const [index, entry] of entries.entries()) {
+        buffer += `${index > 0 ? "," : ""}${nl}${pad(2)}${json(entry.data, 2)}`;
+        if (buffer.length >= WRITE_CHUNK) {
+          await write(buffer);
+          buffer = "";
+        }
+      }
+      buffer += entries.length > 0 ? `${nl}${pad(1)}]${nl}}\n` : `]${nl}}\n`;
+      await write(buffer);
+    }
+
+    function failAll(results: SyncResult[], reason: string): void {
+      for (const result of results) {
+        result.outcome = "failed";
+        result.reason = reason;
+      }
+    }
+
+    return {
+      async *sync(results) {
+        // The file needs every record (sorted) before it can be written.
+        const all: SyncResult[] = [];
+        for await (const result of results) all.push(result);
+        await exportAll(all);
+        yield* all;
+      },
+    };
+  },
+});
+
+/** Stable JSON of a document without `metadata.generated_at`, for "did it change". */
+function comparable(document: unknown): string {
+  if (document === null || typeof document !== "object" || Array.isArray(document)) {
+    return stableStringify(document);
+  }
+  const { metadata, ...rest } = document as Record<string, unknown>;
+  const meta = metadata !== null && typeof metadata === "object"
+    ? { ...metadata as Record<string, unknown>, generated_at: undefined }
+    : metadata;
+  return stableStringify({ ...rest, metadata: meta });
+}
+
+/** Orders field values: numbers numerically, others as strings; missing values last. */
+function compareValues(a: unknown, b: unknown): number {
+  const aMissing = a === undefined || a === null;
+  const bMissing = b === undefined || b === null;
+  if (aMissing || bMissing) return aMissing === bMissing ? 0 : aMissing ? 1 : -1;
+  if (typeof a === "number" && typeof b === "number") return a - b;
+  const x = typeof a === "string" ? a : stableStringify(a);
+  const y = typeof b === "string" ? b : stableStringify(b);
+  return x < y ? -1 : x > y ? 1 : 0;
+}

@@ -1,0 +1,135 @@
+/**
+ * Opening input files as byte streams, and splitting byte streams into lines,
+ * without ever holding a whole file in memory.
+ * @module
+ */
+import { resolve } from "node:path";
+import { MissingError } from "./errors.ts";
+import type { Origin } from "./stage.ts";
+
+/** An opened input: the path as the config gave it (for origins) and its bytes. */
+export interface Source {
+  /** The path as given, so origins and messages read like the config. */
+  source: string;
+  /** The file's bytes; consume it to the end or cancel it to close the file. */
+  stream: ReadableStream<Uint8Array>;
+  /** Size in bytes when opened (0 for pipes and devices). */
+  size: number;
+}
+
+/**
+ * Called by the parsers for a record that cannot become an item (invalid JSON,
+ * not an object, wrong column count): its origin, a plain reason and the raw
+ * text (at most {@linkcode RAW_LIMIT} characters). Readers forward it to
+ * `ctx.deadLetter`.
+ */
+export type InvalidHandler = (origin: Origin, reason: string, raw: string) => void;
+
+/** How much of an invalid record's raw text is kept for its dead letter. */
+export const RAW_LIMIT = 1000;
+
+/** The first {@linkcode RAW_LIMIT} characters of `text`. */
+export function rawExcerpt(text: string): string {
+  return text.length > RAW_LIMIT ? text.slice(0, RAW_LIMIT) : text;
+}
+
+/** One line of text and its 1-based number. */
+export interface Line {
+  line: string;
+  number: number;
+}
+
+/**
+ * Opens `path` (relative paths resolve against `cwd`) for streaming.
+ * Throws {@linkcode MissingError} when the file does not exist.
+ */
+export async function openSource(path: string, cwd: string): Promise<Source> {
+  const absolute = resolve(cwd, path);
+  let file: Deno.FsFile;
+  try {
+    file = await Deno.open(absolute, { read: true });
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new MissingError(`Cannot read "${path}": file does not exist`, { cause: error });
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new Error(`Cannot read "${path}": permission denied`, { cause: error });
+    }
+    throw new Error(`Cannot read "${path}": ${(error as Error).message}`, { cause: error });
+  }
+  try {
+    const info = await file.stat();
+    // Named pipes and devices (e.g. /dev/stdin) stream fine; a directory cannot be read.
+    if (info.isDirectory) throw new MissingError(`Cannot read "${path}": is a directory`);
+    return { source: path, stream: file.readable, size: info.size };
+  } catch (error) {
+    file.close();
+    throw error;
+  }
+}
+
+const BOM = [0xef, 0xbb, 0xbf];
+
+/**
+ * The chunks of `stream` with a leading UTF-8 byte order mark removed, even
+ * when the mark is split across chunks. Stopping early cancels the stream.
+ */
+export async function* withoutBom(
+  stream: ReadableStream<Uint8Array>,
+): AsyncGenerator<Uint8Array> {
+  let head: Uint8Array | undefined = new Uint8Array(0);
+  for await (const chunk of stream) {
+    if (head === undefined) {
+      yield chunk;
+      continue;
+    }
+    const joined: Uint8Array = head.length === 0 ? chunk : new Uint8Array([...head, ...chunk]);
+    if (joined.length < BOM.length && joined.every((byte, i) => byte === BOM[i])) {
+      head = joined;
+      continue;
+    }
+    head = undefined;
+    const rest = BOM.every((byte, i) => joined[i] === byte) ? joined.subarray(BOM.length) : joined;
+    if (rest.length > 0) yield rest;
+  }
+  if (head !== undefined && head.length > 0) yield head;
+}
+
+const NEWLINE = "\n";
+
+/**
+ * Splits a UTF-8 byte stream into lines: `\n` or `\r\n` endings, a BOM on the
+ * first line removed, a last line without a newline still yielded. Streams:
+ * only the current line is held. Stopping early cancels the stream.
+ */
+export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Line> {
+  const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
+  let rest = "";
+  let number = 0;
+  function finish(text: string): Line {
+    number++;
+    let line = text.endsWith("\r") ? text.slice(0, -1) : text;
+    // TextDecoderStream drops a leading BOM already; this covers a doubled one.
+    if (number === 1 && line.startsWith("\uFEFF")) line = line.slice(1);
+    return { line, number };
+  }
+  try {
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      const text = rest + value;
+      let start = 0;
+      let end = text.indexOf(NEWLINE, start);
+      while (end !== -1) {
+        yield finish(text.slice(start, end));
+        start = end + 1;
+        end = text.indexOf(NEWLINE, start);
+      }
+      rest = text.slice(start);
+    }
+    if (rest !== "") yield finish(rest);
+  } finally {
+    // Cancels the file stream (and closes the file) when the consumer stopped early.
+    await reader.cancel().catch(() => {});
+  }
+}

@@ -1,0 +1,58 @@
+/**
+ * `read.json`: records from a JSON file, streamed: the elements of an array
+ * (top-level, or at a dotted path such as `data.tickets`) or JSON Lines.
+ * Records that are not objects, and JSON Lines that do not parse, go to the
+ * dead-letter store with their line; a syntax error inside an array stops the
+ * run after the records before it.
+ * @module
+ */
+import { z } from "zod";
+import { ConfigError } from "../../lib/errors.ts";
+import { jsonItems } from "../../lib/json_stream.ts";
+import { openSource } from "../../lib/source.ts";
+import { defineStage, type Item, type Origin } from "../../lib/stage.ts";
+
+/** The `read.json` stage. */
+export const stage = defineStage({
+  kind: "read",
+  name: "json",
+  summary: "Stream records from a JSON array (top-level or at a path) or a JSON Lines file.",
+  config: z.object({
+    path: z.string().min(1).describe(
+      'File to read, e.g. "fixtures/texas811/tickets.json"; relative paths resolve against the working directory',
+    ),
+    format: z.enum(["auto", "array", "lines"]).default("auto").describe(
+      'How the file holds records: "array" (elements of a JSON array), "lines" (JSON Lines: one ' +
+        'object per line) or "auto" (an array when the file starts with "[", or with "{" and `at` ' +
+        "is set; JSON Lines otherwise)",
+    ),
+    at: z.string().min(1).optional().describe(
+      'Dotted path to the array inside the document, e.g. "tickets" or "data.tickets"; the ' +
+        "top-level array when absent",
+    ),
+  }).strict(),
+  create(config, ctx) {
+    if (config.format === "lines" && config.at !== undefined) {
+      throw new ConfigError(`${ctx.stageId}: invalid config`, [
+        `at: only applies to a JSON array, but "format" is "lines"`,
+      ]);
+    }
+    function onInvalid(origin: Origin, reason: string, raw: string): void {
+      const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
+      ctx.deadLetter(invalid, reason);
+    }
+    return {
+      async *read(): AsyncGenerator<Item> {
+        const { source, stream } = await openSource(config.path, ctx.cwd);
+        yield* jsonItems(stream, {
+          source,
+          format: config.format,
+          path: config.at,
+          onInvalid,
+          signal: ctx.signal,
+        });
+      },
+      expected: () => undefined,
+    };
+  },
+});

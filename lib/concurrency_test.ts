@@ -59,8 +59,9 @@ Deno.test("Semaphore hands slots out in order", async () => {
   const semaphore = new Semaphore(1);
   const order: string[] = [];
   const release = await semaphore.acquire();
-  const second = semaphore.run(async () => {
+  const second = semaphore.run(() => {
     order.push("second");
+    return Promise.resolve();
   });
   order.push("first");
   assert.equal(semaphore.active, 1);

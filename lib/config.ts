@@ -506,9 +506,13 @@ export function formatIssues(
         );
         break;
       case "invalid_union": {
-        const nested = issue.errors.flat();
-        if (nested.length > 0 && issue.errors.length === 1) {
-          lines.push(...formatIssues(nested, path, definition));
+        // Options the value was not even the type of say nothing useful; if one option
+        // is left, its issues are the real problem (e.g. a bad field inside an object spec).
+        const relevant = issue.errors.filter((option) =>
+          !(option.length === 1 && option[0].code === "invalid_type" && option[0].path.length === 0)
+        );
+        if (relevant.length === 1) {
+          lines.push(...formatIssues(relevant[0], path, definition));
         } else {
           lines.push(`${formatPath(path)}: ${issue.message}, got ${describeValue(input)}`);
         }

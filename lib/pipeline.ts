@@ -88,6 +88,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   else input.signal?.addEventListener("abort", onExternalAbort, { once: true });
 
   const created: { entry: StageEntry; runtime: unknown }[] = [];
+  const closed = new Set<unknown>();
   let reader: ReadRuntime | undefined;
   const sinks: SyncRuntime[] = [];
   const reports: ReportRuntime[] = [];
@@ -195,6 +196,8 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     for (const sink of sinks) results = sink.sync(results);
 
     const pending: RecordCommit[] = [];
+    // A sink that commits only at close() makes the ledger wait for it too.
+    const deferLedger = sinks.some((sink) => sink.commitsAtClose === true);
     let lastFlush = performance.now();
     const flush = () => {
       if (input.mode === "run") store.commitResults(pending);
@@ -227,34 +230,34 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
           runId,
           origin: result.item.origin,
         });
-        if (pending.length >= COMMIT_BATCH || performance.now() - lastFlush > COMMIT_INTERVAL_MS) {
-          flush();
-        }
+        const due = pending.length >= COMMIT_BATCH ||
+          performance.now() - lastFlush > COMMIT_INTERVAL_MS;
+        if (due && !deferLedger) flush();
         progress.setTotal(reader.expected?.());
         progress.tick();
       }
     } finally {
-      flush();
+      if (!deferLedger) flush();
       progress.finish();
     }
     completed = !controller.signal.aborted;
     if (completed) {
       const imbalance = counters.checkBalance();
       if (imbalance) throw new Error(`Accounting check failed: ${imbalance}`);
+      // Order matters for a kill at any point: destinations commit first, then
+      // the ledger, and only then may the reader move its file or save its ETag.
+      await closeAll(created, "close", closed);
+      flush();
       if (input.mode === "run") await reader.commit?.();
     }
   } catch (error) {
     failure = error;
   } finally {
     input.signal?.removeEventListener("abort", onExternalAbort);
-    for (const { runtime } of created.toReversed()) {
-      const closable = runtime as { close?(): unknown; abort?(): unknown };
-      try {
-        if ((failure || !completed) && closable.abort) await closable.abort();
-        else await closable.close?.();
-      } catch (error) {
-        failure ??= error;
-      }
+    try {
+      await closeAll(created, failure || !completed ? "abort" : "close", closed);
+    } catch (error) {
+      failure ??= error;
     }
   }
 
@@ -306,6 +309,30 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   state?.close();
   lock?.release();
   return report;
+}
+
+/**
+ * Closes (or aborts) every created stage not closed yet, last first. Every
+ * stage gets its turn; the first error is re-thrown after all of them.
+ */
+async function closeAll(
+  created: { runtime: unknown }[],
+  how: "close" | "abort",
+  closed: Set<unknown>,
+): Promise<void> {
+  let first: { error: unknown } | undefined;
+  for (const { runtime } of created.toReversed()) {
+    if (closed.has(runtime)) continue;
+    closed.add(runtime);
+    const closable = runtime as { close?(): unknown; abort?(): unknown };
+    try {
+      if (how === "abort" && closable.abort) await closable.abort();
+      else await closable.close?.();
+    } catch (error) {
+      first ??= { error };
+    }
+  }
+  if (first) throw first.error;
 }
 
 function exitCodeFor(failure: unknown, counters: RunCounters, signal: AbortSignal): number {

@@ -14,6 +14,8 @@ import { StateStore } from "./state.ts";
 const destination = new Map<string, unknown>();
 let rejectKeys = new Set<string>();
 let authFailAfter = Infinity;
+let failAtClose = false;
+const readerCommits: string[] = [];
 
 const registry = new Registry([
   defineStage({
@@ -34,7 +36,37 @@ const registry = new Registry([
         }
       },
       expected: () => config.records.length,
+      commit() {
+        readerCommits.push("committed");
+        return Promise.resolve();
+      },
     }),
+  }),
+  defineStage({
+    kind: "sync-tickets",
+    name: "atclose",
+    summary: "Writes records in one transaction committed at close.",
+    config: z.object({}).strict(),
+    create: () => {
+      const staged = new Map<string, unknown>();
+      return {
+        commitsAtClose: true,
+        async *sync(results) {
+          for await (const result of results) {
+            staged.set(result.item.key, result.item.data);
+            result.outcome = "created";
+            yield result;
+          }
+        },
+        close() {
+          if (failAtClose) throw new Error("COMMIT failed: connection lost");
+          for (const [key, value] of staged) destination.set(key, value);
+        },
+        abort() {
+          staged.clear();
+        },
+      };
+    },
   }),
   defineStage({
     kind: "filter",
@@ -124,6 +156,8 @@ async function setup(data = records) {
   destination.clear();
   rejectKeys = new Set();
   authFailAfter = Infinity;
+  failAtClose = false;
+  readerCommits.length = 0;
   return { dir, config: parseConfig(text, "t.json", { registry, env: {} }) };
 }
 
@@ -281,5 +315,51 @@ Deno.test("runPipeline() honours --limit and an abort signal", async () => {
   const stopped = await runPipeline({ config, mode: "run", signal: controller.signal });
   assert.equal(stopped.exitCode, 143);
   assert.match(stopped.error ?? "", /interrupted/);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() with a sink that commits at close: ledger and reader commit wait for it", async () => {
+  const dir = await Deno.makeTempDir();
+  const text = (statePath: string) =>
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: statePath },
+      stages: [
+        {
+          use: "read.inline",
+          records: [{ id: "A", status: "open", n: 1 }, { id: "B", status: "open", n: 2 }],
+        },
+        { use: "sync-tickets.atclose" },
+      ],
+    });
+  const config = parseConfig(text(join(dir, "t.state.db")), "t.json", { registry, env: {} });
+  destination.clear();
+  readerCommits.length = 0;
+  failAtClose = true;
+  const failed = await runPipeline({ config, mode: "run" });
+  assert.equal(failed.exitCode, 3);
+  assert.match(failed.error ?? "", /COMMIT failed/);
+  assert.deepEqual(
+    readerCommits,
+    [],
+    "the reader does not move its input when the destination failed",
+  );
+  let store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(
+    store.countRecords(),
+    0,
+    "the ledger does not claim records the destination rolled back",
+  );
+  store.close();
+
+  failAtClose = false;
+  const ok = await runPipeline({ config, mode: "run" });
+  assert.equal(ok.exitCode, 0);
+  assert.deepEqual(ok.outcomes.created, 2);
+  assert.deepEqual(readerCommits, ["committed"]);
+  store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(store.countRecords(), 2);
+  store.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -171,6 +171,12 @@ export interface ProcessRuntime {
  */
 export interface SyncRuntime {
   sync(results: AsyncIterable<SyncResult>): AsyncIterable<SyncResult>;
+  /**
+   * True when the destination commits only in `close()` (one transaction per
+   * run): the engine then holds ledger writes until `close()` succeeds, so the
+   * ledger never claims a record the destination rolled back.
+   */
+  readonly commitsAtClose?: boolean;
   close?(): Promise<void> | void;
   /** Called instead of close() when the run failed: roll back what is not committed. */
   abort?(): Promise<void> | void;

@@ -18,6 +18,8 @@ import { stage as syncTicketsSqlite } from "./sync_tickets/sqlite.ts";
 import { stage as syncTicketsPostgres } from "./sync_tickets/postgres.ts";
 import { stage as syncTicketsJsonExport } from "./sync_tickets/json_export.ts";
 import { stage as syncResponsesSqlite } from "./sync_responses/sqlite.ts";
+import { stage as syncTicketsHttp } from "./sync_tickets/http.ts";
+import { stage as syncResponsesHttp } from "./sync_responses/http.ts";
 import { stage as reportSummary } from "./report/summary.ts";
 import { stage as reportJson } from "./report/json.ts";
 
@@ -36,6 +38,8 @@ export const stages: readonly StageDefinition[] = [
   syncTicketsPostgres,
   syncTicketsJsonExport,
   syncResponsesSqlite,
+  syncTicketsHttp,
+  syncResponsesHttp,
   reportSummary,
   reportJson,
 ] as readonly StageDefinition[];

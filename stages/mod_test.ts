@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { fromFileUrl, join, relative } from "node:path";
+import { join, relative } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import { stages } from "./mod.ts";
 import { STAGE_KINDS, stageRef } from "../lib/stage.ts";
 

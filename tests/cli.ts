@@ -3,7 +3,7 @@
  * integration tests: exit code, stdout and stderr.
  * @module
  */
-import { fromFileUrl } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 
 /** The repository root. */
 export const ROOT: string = fromFileUrl(new URL("..", import.meta.url));

@@ -328,10 +328,12 @@ export const stage = defineStage({
     /** Whether the parent's children need a look at all. */
     function needsWork(result: SyncResult): boolean {
       if (!isActionable(result)) return false;
-      // An unchanged ticket's hash covers its children: nothing can have changed.
-      if (result.outcome === "unchanged") return false;
-      if (result.outcome === null && isUnchanged(result, ctx.options)) {
-        result.outcome = "unchanged";
+      // The ledger's hash covers the whole record, children included, and is only
+      // stored once every sink finished it. A ticket the ticket sink found unchanged
+      // in its own table is not enough: a run killed between the two sinks leaves
+      // tickets written and their responses not, and the next run must write them.
+      if (isUnchanged(result, ctx.options)) {
+        result.outcome = mergeOutcome(result.outcome, "unchanged");
         return false;
       }
       return true;

@@ -155,7 +155,7 @@ Deno.test("syncResponsesSqlite() marks a ticket updated when a response changed"
   }
 });
 
-Deno.test("syncResponsesSqlite() skips tickets already unchanged and passes failures through", async () => {
+Deno.test("syncResponsesSqlite() skips tickets the ledger knows unchanged and passes failures through", async () => {
   const h = await harness();
   try {
     const unchangedByLedger = ticket("T2", [ATMOS]);
@@ -169,13 +169,25 @@ Deno.test("syncResponsesSqlite() skips tickets already unchanged and passes fail
       syncedAt: null,
     };
     const failed = { ...ticket("T3", [ATMOS], "failed"), reason: "HTTP 500" };
-    const { out } = await h.sync([ticket("T1", [ATMOS], "unchanged"), unchangedByLedger, failed]);
+    const { out } = await h.sync([unchangedByLedger, failed]);
     assert.deepEqual(out.map((r) => [r.outcome, r.reason]), [
-      ["unchanged", undefined],
       ["unchanged", undefined],
       ["failed", "HTTP 500"],
     ]);
     await assert.rejects(Deno.stat(join(h.dir, "texas811.db")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("syncResponsesSqlite() still writes the responses of a ticket unchanged only in the ticket table", async () => {
+  // A run killed between the ticket sink and this one: the ticket row is there,
+  // the ledger does not know it, and its responses were never written.
+  const h = await harness();
+  try {
+    const { out } = await h.sync([ticket("T1", [ATMOS], "unchanged")]);
+    assert.deepEqual(out.map((r) => r.outcome), ["updated"]);
+    assert.deepEqual(h.rows().map((row) => row.parent_key), ["T1"]);
   } finally {
     await Deno.remove(h.dir, { recursive: true });
   }

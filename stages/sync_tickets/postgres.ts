@@ -379,6 +379,8 @@ class PostgresSink implements SyncRuntime {
   readonly #watch: ConnectionWatch;
   #conn: postgres.ReservedSql | null = null;
   #inTransaction = false;
+  /** With one transaction per run, the ledger must wait for close(). */
+  readonly commitsAtClose: boolean;
   #finished = false;
   readonly #counts: Counts = {
     seen: 0,
@@ -397,6 +399,7 @@ class PostgresSink implements SyncRuntime {
     table: TableInfo,
     watch: ConnectionWatch,
   ) {
+    this.commitsAtClose = config.transaction === "run";
     this.#watch = watch;
     this.#sql = sql;
     this.#config = config;

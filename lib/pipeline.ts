@@ -10,6 +10,7 @@ import type { LoadedConfig, StageEntry } from "./config.ts";
 import { errorMessage, ExitCode, TicketsyncError } from "./errors.ts";
 import { contentHash } from "./hash.ts";
 import { HttpPool } from "./http.ts";
+import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
 import { getPath, renderTemplate } from "./paths.ts";
 import { Progress } from "./progress.ts";
@@ -440,7 +441,7 @@ async function* assignKeys(
   redactor: Redactor,
 ): AsyncGenerator<Item> {
   const template = keySpec.includes("{");
-  const seen = new Set<string>();
+  const seen = new KeySet();
   for await (const item of items) {
     const provisional = item.key;
     const value = template ? renderTemplate(keySpec, item.data) : getPath(item.data, keySpec);
@@ -463,7 +464,7 @@ async function* assignKeys(
       if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
       continue;
     }
-    if (seen.has(key)) {
+    if (!seen.add(key)) {
       const reason = `duplicate key ${
         JSON.stringify(key)
       } in this input: the first occurrence is synced`;
@@ -483,7 +484,6 @@ async function* assignKeys(
       }
       continue;
     }
-    seen.add(key);
     yield { ...item, key };
   }
 }

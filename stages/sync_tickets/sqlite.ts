@@ -75,6 +75,7 @@ export const stage = defineStage({
 
     let db: DatabaseSync | null = null;
     let select: StatementSync | null = null;
+    let upsert: StatementSync | null = null;
     /** Columns present in the table (plan mode reads only these). */
     let present = new Set<string>();
 
@@ -209,7 +210,9 @@ export const stage = defineStage({
     ): void {
       if (rows.length === 0) return;
       const handle = database() as DatabaseSync;
-      const statement = upsertStatement(handle);
+      // Prepared once: a statement per batch would hold native memory until GC.
+      upsert ??= upsertStatement(handle);
+      const statement = upsert;
       const now = ctx.clock.now().toString();
       try {
         transaction(handle, function upsertBatch() {
@@ -248,6 +251,7 @@ export const stage = defineStage({
         db?.close();
         db = null;
         select = null;
+        upsert = null;
       },
     };
   },

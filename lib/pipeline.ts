@@ -205,7 +205,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       pending.length = 0;
       lastFlush = performance.now();
     };
-    progress.setTotal(reader.expected?.());
+    progress.setTotal(reader.expected?.(), reader.estimated);
     try {
       for await (const result of results) {
         if (result.outcome === null) {
@@ -234,7 +234,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
         const due = pending.length >= COMMIT_BATCH ||
           performance.now() - lastFlush > COMMIT_INTERVAL_MS;
         if (due && !deferLedger) flush();
-        progress.setTotal(reader.expected?.());
+        progress.setTotal(reader.expected?.(), reader.estimated);
         progress.tick();
       }
     } finally {

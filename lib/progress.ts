@@ -36,6 +36,7 @@ export function formatDuration(ms: number): string {
 export class Progress {
   #done = 0;
   #total: number | undefined;
+  #estimated = false;
   #started: number;
   #lastBar = 0;
   readonly #options: ProgressOptions;
@@ -57,9 +58,10 @@ export class Progress {
     return this.#done;
   }
 
-  /** Sets the expected total when the source knows it. */
-  setTotal(total: number | undefined): void {
+  /** Sets the expected total when the source knows it (`estimated`: shown as `~N`). */
+  setTotal(total: number | undefined, estimated = false): void {
     this.#total = total;
+    this.#estimated = estimated;
   }
 
   /** Records `n` more finished records. */
@@ -83,7 +85,8 @@ export class Progress {
     if (total !== undefined && total > 0) {
       const percent = Math.min(100, Math.floor((this.#done / total) * 100));
       const eta = rate > 0 ? formatDuration(((total - this.#done) / rate) * 1000) : "?";
-      return `${verb} ${this.#done}/${total} ${noun} (${percent}%), ${rateText}, ETA ${eta}`;
+      const shown = this.#estimated ? `~${total}` : String(total);
+      return `${verb} ${this.#done}/${shown} ${noun} (${percent}%), ${rateText}, ETA ${eta}`;
     }
     return `${verb} ${this.#done} ${noun}, ${rateText}`;
   }

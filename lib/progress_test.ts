@@ -73,3 +73,19 @@ Deno.test("formatDuration() picks units", () => {
   assert.equal(formatDuration(65_000), "1m05s");
   assert.equal(formatDuration(3_720_000), "1h02m");
 });
+
+Deno.test("Progress marks an estimated total", () => {
+  let now = 0;
+  const progress = new Progress({
+    verb: "Imported",
+    noun: "tickets",
+    every: 1_000_000,
+    log: getLogger(["ticketsync", "quiet"]),
+    bar: false,
+    now: () => now,
+  });
+  progress.setTotal(400, true);
+  now = 1000;
+  progress.tick(100);
+  assert.equal(progress.line(), "Imported 100/~400 tickets (25%), 100/s, ETA 3s");
+});

@@ -68,6 +68,42 @@ export async function openSource(path: string, cwd: string): Promise<Source> {
   }
 }
 
+/**
+ * Estimates how many records a file holds from how far into it the reader is:
+ * records so far × size ÷ bytes read. Wrap the source's stream with
+ * `counted()` and call `yielded()` for each record; `estimate()` feeds the
+ * progress line's total and ETA.
+ */
+export class SizeEstimate {
+  #bytes = 0;
+  #records = 0;
+  constructor(readonly size: number) {}
+
+  /** `stream`, counting its bytes as they are read. */
+  counted(stream: ReadableStream<Uint8Array>): ReadableStream<Uint8Array> {
+    return stream.pipeThrough(
+      new TransformStream<Uint8Array, Uint8Array>({
+        transform: (chunk, controller) => {
+          this.#bytes += chunk.byteLength;
+          controller.enqueue(chunk);
+        },
+      }),
+    );
+  }
+
+  /** Counts one record handed on. */
+  yielded(): void {
+    this.#records++;
+  }
+
+  /** The estimated total, or undefined before any record or for pipes (size 0). */
+  estimate(): number | undefined {
+    if (this.size <= 0 || this.#bytes === 0 || this.#records === 0) return undefined;
+    if (this.#bytes >= this.size) return undefined; // read to the end: the count is final
+    return Math.max(this.#records, Math.round((this.#records * this.size) / this.#bytes));
+  }
+}
+
 const BOM = [0xef, 0xbb, 0xbf];
 
 /**

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ExitCode, MissingError } from "./errors.ts";
-import { lines, openSource, rawExcerpt, withoutBom } from "./source.ts";
+import { lines, openSource, rawExcerpt, SizeEstimate, withoutBom } from "./source.ts";
 
 /** A byte stream of `text` cut into chunks of `size` bytes. */
 function streamOf(text: string, size = 65536): ReadableStream<Uint8Array> {
@@ -121,4 +121,17 @@ Deno.test("withoutBom() removes a leading BOM even when split across chunks, and
     assert.equal(await text("\uFEFF", size), "", `chunk size ${size}`);
   }
   assert.equal(await text("\u00EF", 1), "\u00EF");
+});
+
+Deno.test("SizeEstimate projects the record count from the bytes read", async () => {
+  const bytes = new TextEncoder().encode("a\n".repeat(1000));
+  const estimate = new SizeEstimate(bytes.byteLength * 4);
+  assert.equal(estimate.estimate(), undefined);
+  const reader = estimate.counted(new Blob([bytes]).stream()).getReader();
+  while (!(await reader.read()).done) {
+    // drain
+  }
+  for (let i = 0; i < 1000; i++) estimate.yielded();
+  assert.equal(estimate.estimate(), 4000);
+  assert.equal(new SizeEstimate(0).estimate(), undefined, "pipes have no size");
 });

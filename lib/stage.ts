@@ -154,6 +154,8 @@ export interface ReadRuntime {
   read(): AsyncIterable<Item>;
   /** Total records expected, when the source knows it (for progress percentages). */
   expected?(): number | undefined;
+  /** True when `expected()` is an estimate (from bytes read) rather than a count. */
+  readonly estimated?: boolean;
   /** Called after a run in which every record was handled (move file, save ETag). */
   commit?(): Promise<void>;
   close?(): Promise<void> | void;

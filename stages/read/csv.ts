@@ -7,7 +7,7 @@
 import { z } from "zod";
 import { ConfigError } from "../../lib/errors.ts";
 import { csvItems, csvOptionsSchema } from "../../lib/csv.ts";
-import { openSource } from "../../lib/source.ts";
+import { openSource, SizeEstimate } from "../../lib/source.ts";
 import { defineStage, type Item, type Origin } from "../../lib/stage.ts";
 
 /** The `read.csv` stage. */
@@ -32,12 +32,24 @@ export const stage = defineStage({
       const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
       ctx.deadLetter(invalid, reason);
     }
+    let estimate: SizeEstimate | undefined;
     return {
       async *read(): AsyncGenerator<Item> {
-        const { source, stream } = await openSource(path, ctx.cwd);
-        yield* csvItems(stream, { ...csv, source, onInvalid, signal: ctx.signal });
+        const { source, stream, size } = await openSource(path, ctx.cwd);
+        estimate = new SizeEstimate(size);
+        const items = csvItems(estimate.counted(stream), {
+          ...csv,
+          source,
+          onInvalid,
+          signal: ctx.signal,
+        });
+        for await (const item of items) {
+          estimate.yielded();
+          yield item;
+        }
       },
-      expected: () => undefined,
+      expected: () => estimate?.estimate(),
+      estimated: true,
     };
   },
 });

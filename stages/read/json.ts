@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { ConfigError } from "../../lib/errors.ts";
 import { jsonItems } from "../../lib/json_stream.ts";
-import { openSource } from "../../lib/source.ts";
+import { openSource, SizeEstimate } from "../../lib/source.ts";
 import { defineStage, type Item, type Origin } from "../../lib/stage.ts";
 
 /** The `read.json` stage. */
@@ -41,18 +41,25 @@ export const stage = defineStage({
       const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
       ctx.deadLetter(invalid, reason);
     }
+    let estimate: SizeEstimate | undefined;
     return {
       async *read(): AsyncGenerator<Item> {
-        const { source, stream } = await openSource(config.path, ctx.cwd);
-        yield* jsonItems(stream, {
+        const { source, stream, size } = await openSource(config.path, ctx.cwd);
+        estimate = new SizeEstimate(size);
+        const items = jsonItems(estimate.counted(stream), {
           source,
           format: config.format,
           path: config.at,
           onInvalid,
           signal: ctx.signal,
         });
+        for await (const item of items) {
+          estimate.yielded();
+          yield item;
+        }
       },
-      expected: () => undefined,
+      expected: () => estimate?.estimate(),
+      estimated: true,
     };
   },
 });

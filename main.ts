@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         registry,
         env,
         vars: args.vars,
-        paramArgs: {},
+        paramArgs: withPlaceholders(configPath, {}),
       }).catch(() => null);
       out(parameterHelp(configPath, config));
       return ExitCode.Ok;

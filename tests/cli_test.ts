@@ -1,0 +1,203 @@
+/**
+ * The CLI's commands and operator-facing behaviour: schema, systemd, state,
+ * parameter help, JSON logs, redaction, SIGTERM.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { cliCommand, ROOT, runCli } from "./cli.ts";
+
+const QUICKSTART = "examples/quickstart/pipeline.json";
+
+async function scratch(): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  await Deno.mkdir(join(dir, "examples/quickstart"), { recursive: true });
+  await Deno.copyFile(join(ROOT, QUICKSTART), join(dir, QUICKSTART));
+  await Deno.mkdir(join(dir, "fixtures/texas811"), { recursive: true });
+  await Deno.copyFile(
+    join(ROOT, "fixtures/texas811/tickets.json"),
+    join(dir, "fixtures/texas811/tickets.json"),
+  );
+  return dir;
+}
+
+Deno.test("cli: version, help and unknown commands", async () => {
+  const version = await runCli(["version"]);
+  assert.equal(version.code, 0);
+  assert.match(version.stdout, /^ticketsync \d+\.\d+\.\d+ \(deno 2\./);
+  const help = await runCli(["help"]);
+  assert.match(help.stdout, /Exit codes: 0 ok, 1 invalid arguments or config/);
+  const bad = await runCli(["frobnicate"]);
+  assert.equal(bad.code, 1);
+  assert.match(bad.stderr, /Unknown command "frobnicate"/);
+  const missing = await runCli(["run", "nope/pipeline.json"]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.stderr, /Cannot read config "nope\/pipeline.json": file does not exist/);
+});
+
+Deno.test("cli: schema prints a JSON Schema with every stage, which the examples satisfy in shape", async () => {
+  const result = await runCli(["schema"]);
+  assert.equal(result.code, 0, result.stderr);
+  const schema = JSON.parse(result.stdout);
+  assert.equal(schema.type, "object");
+  assert.equal(schema.additionalProperties, false);
+  const uses = (schema.properties.stages.items.oneOf ?? schema.properties.stages.items.anyOf)
+    .map((entry: { properties: { use: { const: string } } }) => entry.properties.use.const);
+  for (const expected of ["read.json", "transform.map", "sync-tickets.sqlite", "report.json"]) {
+    assert.ok(uses.includes(expected), `${expected} in the schema`);
+  }
+});
+
+Deno.test("cli: run CONFIG --help lists the config's parameters", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "p.json"),
+      JSON.stringify({
+        name: "p",
+        key: "id",
+        params: {
+          "tenant-id": { type: "string", required: true, description: "Tenant to import" },
+          days: { type: "integer", default: 90, description: "Days back" },
+        },
+        stages: [
+          { use: "read.json", path: "x.json" },
+          { use: "sync-tickets.sqlite", path: "x.db" },
+        ],
+      }),
+    );
+    const help = await runCli(["run", "p.json", "--help"], { cwd: dir });
+    assert.equal(help.code, 0, help.stderr);
+    assert.match(help.stdout, /--tenant-id\s+Tenant to import \(string, required\)/);
+    assert.match(help.stdout, /--days\s+Days back \(integer, default 90\)/);
+    const missing = await runCli(["run", "p.json"], { cwd: dir });
+    assert.equal(missing.code, 1);
+    assert.match(missing.stderr, /--tenant-id: required parameter is missing \(Tenant to import\)/);
+    const typed = await runCli(["run", "p.json", "--tenant-id", "acme", "--days", "x"], {
+      cwd: dir,
+    });
+    assert.equal(typed.code, 1);
+    assert.match(typed.stderr, /--days: expected an integer, got "x"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: systemd prints a oneshot service and a timer", async () => {
+  const result = await runCli([
+    "systemd",
+    QUICKSTART,
+    "--on-calendar",
+    "*:15",
+    "--user",
+    "ticketsync",
+    "--workdir",
+    "/var/lib/ticketsync",
+  ]);
+  assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /Type=oneshot/);
+  assert.match(result.stdout, /User=ticketsync/);
+  assert.match(result.stdout, /WorkingDirectory=\/var\/lib\/ticketsync/);
+  assert.match(
+    result.stdout,
+    /ExecStart=\/usr\/local\/bin\/ticketsync run \S+quickstart\/pipeline.json --log-format json --no-progress/,
+  );
+  assert.match(result.stdout, /SuccessExitStatus=4 75/);
+  assert.match(result.stdout, /OnCalendar=\*:15/);
+});
+
+Deno.test("cli: JSON logs are one object a line; state shows runs, cursors, verify; reset-cursor", async () => {
+  const dir = await scratch();
+  try {
+    const run = await runCli(["run", QUICKSTART, "--log-format", "json"], { cwd: dir });
+    assert.equal(run.code, 0, run.stderr);
+    const lines = run.stderr.trim().split("\n");
+    assert.ok(lines.length > 3);
+    const records = lines.map((line) => JSON.parse(line));
+    for (const record of records) {
+      assert.equal(typeof record.time, "string");
+      assert.equal(typeof record.level, "string");
+      assert.equal(typeof record.message, "string");
+    }
+    assert.ok(records.some((r) => /200 tickets read, 200 created/.test(r.message)));
+
+    const verify = await runCli(["state", QUICKSTART, "verify"], { cwd: dir });
+    assert.equal(verify.code, 0, verify.stderr);
+    assert.match(verify.stdout, /is sound: 200 records, 0 open dead letters/);
+    const record = await runCli(["state", QUICKSTART, "record", "2500945266", "--json"], {
+      cwd: dir,
+    });
+    assert.equal(JSON.parse(record.stdout).lastOutcome, "created");
+    const absent = await runCli(["state", QUICKSTART, "record", "nope"], { cwd: dir });
+    assert.equal(absent.code, 2);
+    const reset = await runCli(["state", QUICKSTART, "reset-cursor", "nope"], { cwd: dir });
+    assert.equal(reset.code, 2);
+    assert.match(reset.stderr, /No cursor "nope"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: secrets from the environment never reach the output", async () => {
+  const dir = await scratch();
+  try {
+    const config = JSON.parse(await Deno.readTextFile(join(dir, QUICKSTART)));
+    config.stages[0].path = "${env:INPUT_TOKEN}/tickets.json";
+    await Deno.writeTextFile(join(dir, "secret.json"), JSON.stringify(config));
+    const result = await runCli(["run", "secret.json"], {
+      cwd: dir,
+      env: { INPUT_TOKEN: "tok-9f8e7d6c5b" },
+    });
+    assert.equal(result.code, 2, result.stderr);
+    assert.match(result.stderr, /Cannot read "\*\*\*\/tickets.json": file does not exist/);
+    assert.ok(!result.stderr.includes("tok-9f8e7d6c5b"));
+    assert.ok(!result.stdout.includes("tok-9f8e7d6c5b"));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: SIGTERM stops after the records in flight, exits 143, and the next run completes", async () => {
+  const dir = await scratch();
+  try {
+    const fixture = JSON.parse(
+      await Deno.readTextFile(join(dir, "fixtures/texas811/tickets.json")),
+    );
+    const tickets = [];
+    for (let copy = 0; copy < 50; copy++) {
+      for (const ticket of fixture.tickets) {
+        tickets.push({ ...ticket, ticketNumber: `${ticket.ticketNumber}-${copy}` });
+      }
+    }
+    await Deno.writeTextFile(join(dir, "big.json"), JSON.stringify({ tickets }));
+    const args = ["run", QUICKSTART, "--var", "input=big.json", "--no-progress"];
+    const child = cliCommand(args, { cwd: dir }).spawn();
+    const decoder = new TextDecoder();
+    let seen = "";
+    const reader = child.stderr.getReader();
+    while (!/Imported \d+/.test(seen)) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += decoder.decode(value);
+    }
+    child.kill("SIGTERM");
+    while (true) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      seen += decoder.decode(value);
+    }
+    const status = await child.status;
+    await child.stdout.cancel();
+    assert.equal(status.code, 143, seen);
+    assert.match(seen, /SIGTERM received: stopping after the records in flight; state is saved/);
+    assert.match(seen, /Stopped: interrupted \(SIGTERM\)/);
+
+    const next = await runCli(args, { cwd: dir });
+    assert.equal(next.code, 0, next.stderr);
+    const done = /(\d+) created, 0 updated, (\d+) unchanged/.exec(next.stderr);
+    assert.ok(done, next.stderr);
+    assert.equal(Number(done[1]) + Number(done[2]), 10_000);
+    assert.ok(Number(done[2]) > 0, "what the first run finished is not redone");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -140,7 +140,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     const message = redactor.redact(errorMessage(error));
     if (error instanceof TicketsyncError) {
-      log.error(message);
+      log.error("{message}", { message });
       return error.exitCode;
     }
     log.error("Unexpected error: {message}", {

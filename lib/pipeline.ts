@@ -296,8 +296,9 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   for (
     const line of formatSummary(report, config.noun, input.mode === "run" ? openDeadLetters : 0)
   ) {
-    if (exitCode === ExitCode.Ok) log.info(line);
-    else log.warn(line);
+    // Dynamic text goes in as a property: LogTape reads `{...}` in a message as a placeholder.
+    if (exitCode === ExitCode.Ok) log.info("{line}", { line });
+    else log.warn("{line}", { line });
   }
   if (input.mode === "run" && state) {
     state.finishRun(
@@ -372,6 +373,8 @@ function stageContext(
       counters.drop(reason);
     },
     deadLetter(item, reason) {
+      // A record a reader could not even parse was still read: count it, or the books would not balance.
+      if (entry.definition.kind === "read") counters.read++;
       counters.deadLetter(reason);
       log.warn("Dead-lettered {source} {position}: {reason}", {
         source: item.origin.source,

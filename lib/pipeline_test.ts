@@ -25,14 +25,17 @@ const registry = new Registry([
     config: z.object({
       records: z.array(z.record(z.string(), z.unknown())).describe("Records."),
     }).strict(),
-    create: (config) => ({
+    create: (config, ctx) => ({
       async *read() {
         for (const [index, data] of config.records.entries()) {
-          yield {
+          const item = {
             key: `inline#${index}`,
             data,
             origin: { source: "inline", position: `index ${index}` },
           } as Item;
+          // A record the reader cannot parse goes straight to the dead letters.
+          if (data.unparsable) ctx.deadLetter(item, "not valid JSON");
+          else yield item;
         }
       },
       expected: () => config.records.length,
@@ -140,7 +143,7 @@ const records = [
   { id: "A", status: "open", n: 6 },
 ];
 
-async function setup(data = records) {
+async function setup(data: Record<string, unknown>[] = records) {
   const dir = await Deno.makeTempDir();
   const text = JSON.stringify({
     name: "t",
@@ -361,5 +364,20 @@ Deno.test("runPipeline() with a sink that commits at close: ledger and reader co
   store = StateStore.open(config.statePath, { readOnly: true });
   assert.equal(store.countRecords(), 2);
   store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() counts a record the reader dead-letters as read, so the books balance", async () => {
+  const { dir, config } = await setup([
+    { id: "A", status: "open", n: 1 },
+    { unparsable: true },
+    { id: "B", status: "open", n: 2 },
+  ]);
+  const report = await runPipeline({ config, mode: "run" });
+  assert.equal(report.error, undefined);
+  assert.equal(report.exitCode, 4);
+  assert.equal(report.read, 3);
+  assert.deepEqual(report.deadLettered, { "not valid JSON": 1 });
+  assert.equal(report.outcomes.created, 2);
   await Deno.remove(dir, { recursive: true });
 });

@@ -70,7 +70,7 @@ export class Progress {
     this.#done += n;
     const every = this.#options.every;
     if (Math.floor(before / every) !== Math.floor(this.#done / every)) {
-      this.#options.log.info(this.line());
+      this.#options.log.info("{line}", { line: this.line() });
     }
     if (this.#options.bar && this.#now() - this.#lastBar > 100) this.#drawBar();
   }

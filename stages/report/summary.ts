@@ -43,7 +43,9 @@ export const stage = defineStage({
         const lines = summaryLines(run, counts, config.top, markdown);
         if (config.output === "log" || ctx.options.mode === "plan") {
           // The engine prints the run summary itself; the log gets only the statistics, a line each.
-          for (const line of statisticsLines(counts, config.top)) ctx.log.info(ctx.redact(line));
+          for (const line of statisticsLines(counts, config.top)) {
+            ctx.log.info("{line}", { line: ctx.redact(line) });
+          }
           return;
         }
         const path = resolve(ctx.cwd, renderOutputPath(config.output, run));

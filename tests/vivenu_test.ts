@@ -1,0 +1,307 @@
+/**
+ * The Vivenu historical sync (examples/vivenu/pipeline.json) and its pull-only
+ * variant (examples/vivenu/pull.json) end to end through the real CLI, against
+ * the emulated tickets API and webhook receiver (tests/vivenu_api.ts), each on
+ * its own stub server (two hosts, as in production: the 1.8 s spacing of the
+ * webhook host does not slow the API reads).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { loadConfig } from "../lib/config.ts";
+import { Registry } from "../lib/registry.ts";
+import { stages } from "../stages/mod.ts";
+import { uuidV5 } from "../stages/transform/envelope.ts";
+import { cliCommand, ROOT, runCli } from "./cli.ts";
+import { StubServer } from "./stub_server.ts";
+import {
+  mountVivenu,
+  mountWebhook,
+  type VivenuApi,
+  type VivenuTicket,
+  vivenuTickets,
+  type WebhookReceiver,
+} from "./vivenu_api.ts";
+
+const FIXTURE = JSON.parse(
+  await Deno.readTextFile(join(ROOT, "fixtures/vivenu/tickets.json")),
+) as { rows: VivenuTicket[] };
+const FIXTURE_EVENT = "68108c20c5c88849372bfb61";
+const KEYS = { PROD_API: "prod-key-1234", DEV_API: "dev-key-5678" };
+
+interface Setup extends AsyncDisposable {
+  dir: string;
+  api: VivenuApi;
+  apiStub: StubServer;
+  hookStub: StubServer;
+  receiver: WebhookReceiver;
+  env: Record<string, string>;
+  run(config: string, args: string[], env?: Record<string, string>): ReturnType<typeof runCli>;
+}
+
+/** A temp working directory with both example configs, the tickets API and the webhook. */
+async function setup(): Promise<Setup> {
+  const dir = await Deno.makeTempDir({ prefix: "vivenu_test_" });
+  for (const name of ["pipeline.json", "pull.json"]) {
+    await Deno.copyFile(join(ROOT, "examples/vivenu", name), join(dir, name));
+  }
+  const apiStub = await StubServer.start();
+  const hookStub = await StubServer.start();
+  const api = mountVivenu(apiStub, { keys: Object.values(KEYS) });
+  api.events.set(FIXTURE_EVENT, FIXTURE.rows);
+  const receiver = mountWebhook(hookStub, ["/ticket-created", "/test-created"]);
+  const env = {
+    ...KEYS,
+    ITALY_API: "revoked-key-0000",
+    VIVENU_URL: apiStub.url,
+    WEBHOOK_URL: `${hookStub.url}/ticket-created`,
+  };
+  return {
+    dir,
+    api,
+    apiStub,
+    hookStub,
+    receiver,
+    env,
+    run: (config, args, extra = {}) =>
+      runCli(["run", config, "--no-progress", ...args], { cwd: dir, env: { ...env, ...extra } }),
+    async [Symbol.asyncDispose]() {
+      await apiStub.close();
+      await hookStub.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+function envelopeFor(ticket: VivenuTicket) {
+  return {
+    id: uuidV5(`vivenu:${ticket._id}`),
+    sellerId: ticket.sellerId,
+    type: "ticket.created",
+    mode: "prod",
+    data: { ticket },
+  };
+}
+
+Deno.test("vivenu: 1000 tickets, 50 wrong status and 200 not charity filtered, 750 webhooks; a re-run sends nothing", async () => {
+  await using s = await setup();
+  const tickets = vivenuTickets("e1000", { total: 1000, wrongStatus: 50, notCharity: 200 });
+  s.api.events.set("e1000", tickets);
+  const args = ["--region", "PROD", "--event-id", "e1000", "--spacing-ms", "1"];
+  const first = await s.run("pipeline.json", args);
+  assert.equal(first.code, 0, first.stderr);
+  assert.match(first.stderr, /1000 tickets read, 750 created, 0 updated, 0 unchanged/);
+  const filtered = /Filtered out: (.*)/.exec(first.stderr)?.[1] ?? "";
+  assert.deepEqual(filtered.split(", ").sort(), ['200 "not charity"', '50 "wrong status"']);
+  assert.match(first.stderr, /Imported 700 tickets/);
+
+  const sent = s.receiver.at("/ticket-created");
+  assert.equal(sent.length, 750);
+  const expected = tickets.filter((t) =>
+    ["VALID", "DETAILSREQUIRED"].includes(t.status) && /charity/i.test(t.ticketName)
+  );
+  assert.equal(expected.length, 750);
+  assert.deepEqual(sent, expected.map(envelopeFor), "every valid charity ticket, in API order");
+  assert.deepEqual(
+    s.api.calls.map((c) => [c.skip, c.top, c.event, c.key]),
+    Array.from({ length: 11 }, (_, i) => [i * 100, 100, "e1000", KEYS.PROD_API]),
+  );
+
+  const second = await s.run("pipeline.json", args);
+  assert.equal(second.code, 0, second.stderr);
+  assert.match(second.stderr, /1000 tickets read, 0 created, 0 updated, 750 unchanged/);
+  assert.equal(s.receiver.received.length, 750, "nothing re-sent");
+});
+
+Deno.test("vivenu: the envelope wraps the full ticket; webhooks are spaced by --spacing-ms (default 1800)", async () => {
+  await using s = await setup();
+  const run = await s.run("pipeline.json", [
+    "--region",
+    "DEV",
+    "--event-id",
+    FIXTURE_EVENT,
+    "--spacing-ms",
+    "200",
+  ]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /5 tickets read, 2 created/);
+  assert.match(run.stderr, /Filtered out: 2 "wrong status", 1 "not charity"/);
+  assert.equal(s.api.calls[0].key, KEYS.DEV_API, "the DEV region's key");
+  assert.deepEqual(s.receiver.at("/ticket-created"), [
+    envelopeFor(FIXTURE.rows[0]),
+    envelopeFor(FIXTURE.rows[1]),
+  ]);
+  const [a, b] = s.receiver.received;
+  assert.match(a.key ?? "", /^[0-9a-f]{32}$/, "Idempotency-Key");
+  assert.ok(b.at - a.at >= 190, `webhooks ${Math.round(b.at - a.at)} ms apart (spacing 200 ms)`);
+
+  // A bigger event shows the spacing between every pair of webhooks.
+  s.api.events.set("e5", vivenuTickets("e5", { total: 5, wrongStatus: 0, notCharity: 0 }));
+  const spaced = await s.run("pipeline.json", [
+    "--region",
+    "PROD",
+    "--event-id",
+    "e5",
+    "--spacing-ms",
+    "150",
+  ]);
+  assert.equal(spaced.code, 0, spaced.stderr);
+  const times = s.receiver.received.slice(2).map((r) => r.at);
+  assert.equal(times.length, 5);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i] - times[i - 1] >= 140, `gap ${Math.round(times[i] - times[i - 1])} ms`);
+  }
+
+  const config = await loadConfig(join(s.dir, "pipeline.json"), {
+    registry: new Registry(stages),
+    env: s.env,
+    paramArgs: { region: "PROD", "event-id": "e5" },
+    cwd: s.dir,
+  });
+  const sink = config.stages.find((stage) => stage.use === "sync-tickets.webhook")!;
+  assert.deepEqual(sink.config.rateLimit, { minIntervalMs: 1800 });
+  assert.equal(sink.config.concurrency, 1);
+});
+
+Deno.test("vivenu: test mode (--limit 1 --webhook-url) sends one ticket to the test endpoint only", async () => {
+  await using s = await setup();
+  const base = ["--region", "PROD", "--event-id", FIXTURE_EVENT, "--spacing-ms", "1"];
+  const test = await s.run("pipeline.json", [
+    ...base,
+    "--limit",
+    "1",
+    "--webhook-url",
+    `${s.hookStub.url}/test-created`,
+  ]);
+  assert.equal(test.code, 0, test.stderr);
+  assert.match(test.stderr, /1 tickets read, 1 created/);
+  assert.deepEqual(s.receiver.at("/test-created"), [envelopeFor(FIXTURE.rows[0])]);
+  assert.deepEqual(s.receiver.at("/ticket-created"), []);
+
+  // Delivered to the test endpoint is not delivered to production.
+  const prod = await s.run("pipeline.json", base);
+  assert.equal(prod.code, 0, prod.stderr);
+  assert.match(prod.stderr, /5 tickets read, 2 created/);
+  assert.deepEqual(s.receiver.at("/ticket-created"), [
+    envelopeFor(FIXTURE.rows[0]),
+    envelopeFor(FIXTURE.rows[1]),
+  ]);
+});
+
+Deno.test("vivenu: killed with SIGKILL mid-run, the next run sends only what was not delivered", async () => {
+  await using s = await setup();
+  const tickets = vivenuTickets("e40", { total: 40, wrongStatus: 0, notCharity: 0 });
+  s.api.events.set("e40", tickets);
+  // Slow answers: the kill is likely to catch a webhook in flight.
+  s.hookStub.latency(30);
+  const args = ["run", "pipeline.json", "--no-progress", "--region", "PROD", "--event-id", "e40"];
+  const child = cliCommand([...args, "--spacing-ms", "40"], { cwd: s.dir, env: s.env }).spawn();
+  for (let i = 0; i < 400 && s.receiver.received.length < 8; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  child.kill("SIGKILL");
+  const status = await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  assert.equal(status.signal, "SIGKILL");
+  const atKill = s.receiver.received.length;
+  assert.ok(atKill >= 8 && atKill < 40, `killed mid-run (${atKill} of 40 delivered)`);
+
+  s.hookStub.latency(0);
+  const resumed = await runCli([...args, "--spacing-ms", "1"], { cwd: s.dir, env: s.env });
+  assert.equal(resumed.code, 0, resumed.stderr);
+  assert.match(resumed.stderr, /Resuming after 1 run\(s\) that did not finish/);
+
+  // What is asserted: every ticket arrived; at most one arrived twice (the one in flight at
+  // the kill, which the killed run never logged as delivered), and its two copies are the
+  // same envelope (same id, same body) with the same Idempotency-Key; none arrived 3 times.
+  const byTicket = new Map<string, typeof s.receiver.received>();
+  for (const delivery of s.receiver.received) {
+    const id = delivery.body.data.ticket._id;
+    byTicket.set(id, [...(byTicket.get(id) ?? []), delivery]);
+  }
+  assert.deepEqual([...byTicket.keys()].sort(), tickets.map((t) => t._id).sort());
+  const twice = [...byTicket.values()].filter((list) => list.length > 1);
+  assert.ok(twice.length <= 1, `${twice.length} tickets were sent more than once`);
+  for (const list of twice) {
+    assert.equal(list.length, 2);
+    assert.deepEqual(list[1].body, list[0].body);
+    assert.equal(list[1].key, list[0].key);
+  }
+  assert.equal(s.receiver.received.length, 40 + twice.length);
+});
+
+Deno.test("vivenu: a webhook 500 is retried; a 4xx dead-letters the ticket (exit 4); a revoked API key exits 3", async () => {
+  await using s = await setup();
+  s.hookStub.script("POST", "/ticket-created", [500]);
+  s.receiver.unknownTypes.add(String(FIXTURE.rows[1].ticketTypeId));
+  const base = ["--event-id", FIXTURE_EVENT, "--spacing-ms", "1"];
+  const run = await s.run("pipeline.json", ["--region", "PROD", ...base]);
+  assert.equal(run.code, 4, run.stderr);
+  assert.match(run.stderr, /Retrying POST .*\/ticket-created .*answered 500/);
+  assert.match(
+    run.stderr,
+    /5 tickets read, 1 created, 0 updated, 0 unchanged, 0 skipped, 1 failed/,
+  );
+  assert.deepEqual(s.receiver.at("/ticket-created"), [envelopeFor(FIXTURE.rows[0])]);
+
+  const letters = JSON.parse(
+    (await runCli(
+      ["state", "pipeline.json", "deadletters", "--json", "--region", "PROD", ...base],
+      {
+        cwd: s.dir,
+        env: s.env,
+      },
+    )).stdout,
+  ) as { key: string; reason: string }[];
+  assert.deepEqual(letters.map((l) => l.key), [FIXTURE.rows[1]._id]);
+  assert.match(letters[0].reason, /answered 422: .*ticketTypeId not found in KV store/);
+
+  // Once the ticket type is registered, a replay sends only that ticket.
+  s.receiver.unknownTypes.clear();
+  const replay = await runCli([
+    "replay",
+    "pipeline.json",
+    "--no-progress",
+    "--region",
+    "PROD",
+    ...base,
+  ], {
+    cwd: s.dir,
+    env: s.env,
+  });
+  assert.equal(replay.code, 0, replay.stderr);
+  assert.deepEqual(s.receiver.at("/ticket-created"), [
+    envelopeFor(FIXTURE.rows[0]),
+    envelopeFor(FIXTURE.rows[1]),
+  ]);
+
+  const revoked = await s.run("pipeline.json", ["--region", "ITALY", ...base]);
+  assert.equal(revoked.code, 3, revoked.stderr);
+  assert.match(revoked.stderr, /Authentication failed: GET .*\/api\/tickets.* answered 401/);
+  assert.doesNotMatch(revoked.stderr, /revoked-key-0000/, "the key is redacted");
+});
+
+Deno.test("vivenu: the pull config writes the filtered tickets, with statistics, to one JSON file", async () => {
+  await using s = await setup();
+  const run = await s.run("pull.json", ["--region", "PROD", "--event-id", FIXTURE_EVENT]);
+  assert.equal(run.code, 0, run.stderr);
+  assert.match(run.stderr, /5 tickets read, 2 created/);
+  assert.equal(s.hookStub.log.length, 0, "no webhook in pull mode");
+  const file = JSON.parse(
+    await Deno.readTextFile(join(s.dir, "purchased_tickets", FIXTURE_EVENT, "all_tickets.json")),
+  );
+  assert.deepEqual(file.tickets, [FIXTURE.rows[0], FIXTURE.rows[1]]);
+  assert.equal(file.metadata.source, `vivenu PROD event ${FIXTURE_EVENT}`);
+  assert.deepEqual(file.statistics.status, { VALID: 1, DETAILSREQUIRED: 1 });
+});
+
+Deno.test("vivenu: a missing --event-id or region key exits 1, naming it", async () => {
+  await using s = await setup();
+  const noEvent = await s.run("pipeline.json", ["--region", "PROD"]);
+  assert.equal(noEvent.code, 1, noEvent.stderr);
+  assert.match(noEvent.stderr, /--event-id: required parameter is missing/);
+  const noKey = await s.run("pipeline.json", ["--region", "DACH", "--event-id", "e"]);
+  assert.equal(noKey.code, 1, noKey.stderr);
+  assert.match(noKey.stderr, /environment variable "DACH_API" is not set/);
+  assert.equal(s.apiStub.log.length + s.hookStub.log.length, 0, "nothing was touched");
+});

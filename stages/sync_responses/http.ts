@@ -310,9 +310,10 @@ export const stage = defineStage({
     /** Whether the parent's children need a look at all. */
     function needsWork(result: SyncResult): boolean {
       if (!isActionable(result)) return false;
-      if (result.outcome === "unchanged") return false;
-      if (result.outcome === null && isUnchanged(result, ctx.options)) {
-        result.outcome = "unchanged";
+      // Only the ledger's hash (stored once every sink finished the record) proves the
+      // responses are in place; a ticket found unchanged remotely may still lack them.
+      if (isUnchanged(result, ctx.options)) {
+        result.outcome = mergeOutcome(result.outcome, "unchanged");
         return false;
       }
       return true;

@@ -64,8 +64,18 @@ Deno.test("syncResponsesHttp() creates the missing, updates the changed and neve
   stub.reset();
 
   const scraped = [response("A", "t1"), response("B", "t1", "Clear"), response("C", "t2")];
-  const { out, sink } = await sync(stub.url, [parent("T1", scraped, "unchanged", undefined)]);
-  // An unchanged ticket is not looked at (its hash covers its responses).
+  const known = parent("T1", scraped, "unchanged", undefined);
+  known.previous = {
+    key: "T1",
+    hash: known.hash,
+    remoteId: String(id),
+    lastOutcome: "created",
+    attempts: 0,
+    lastError: null,
+    syncedAt: null,
+  };
+  const { out, sink } = await sync(stub.url, [known]);
+  // A ticket the ledger knows unchanged is not looked at (its hash covers its responses).
   assert.equal(out.T1.outcome, "unchanged");
   assert.equal(stub.log.length, 0);
 

@@ -5,7 +5,7 @@
  */
 import { resolve } from "node:path";
 import { MissingError } from "./errors.ts";
-import type { Origin } from "./stage.ts";
+import type { Item, Origin, ReadRuntime, StageContext } from "./stage.ts";
 
 /** An opened input: the path as the config gave it (for origins) and its bytes. */
 export interface Source {
@@ -168,4 +168,36 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
     // Cancels the file stream (and closes the file) when the consumer stopped early.
     await reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * The read runtime of a file reader: opens `path`, parses its bytes with
+ * `parse`, dead-letters what the parser rejects (with its origin and raw
+ * text), and estimates the total from the bytes read for progress lines.
+ */
+export function fileReader(
+  path: string,
+  ctx: Pick<StageContext, "cwd" | "deadLetter">,
+  parse: (
+    stream: ReadableStream<Uint8Array>,
+    source: string,
+    onInvalid: InvalidHandler,
+  ) => AsyncIterable<Item>,
+): ReadRuntime {
+  let estimate: SizeEstimate | undefined;
+  function onInvalid(origin: Origin, reason: string, raw: string): void {
+    ctx.deadLetter({ key: `${origin.source}#${origin.position}`, data: { raw }, origin }, reason);
+  }
+  return {
+    async *read(): AsyncGenerator<Item> {
+      const { source, stream, size } = await openSource(path, ctx.cwd);
+      estimate = new SizeEstimate(size);
+      for await (const item of parse(estimate.counted(stream), source, onInvalid)) {
+        estimate.yielded();
+        yield item;
+      }
+    },
+    expected: () => estimate?.estimate(),
+    estimated: true,
+  };
 }

@@ -7,8 +7,8 @@
 import { z } from "zod";
 import { ConfigError } from "../../lib/errors.ts";
 import { csvItems, csvOptionsSchema } from "../../lib/csv.ts";
-import { openSource, SizeEstimate } from "../../lib/source.ts";
-import { defineStage, type Item, type Origin } from "../../lib/stage.ts";
+import { fileReader } from "../../lib/source.ts";
+import { defineStage } from "../../lib/stage.ts";
 
 /** The `read.csv` stage. */
 export const stage = defineStage({
@@ -28,28 +28,8 @@ export const stage = defineStage({
         `columns: required when "header" is false`,
       ]);
     }
-    function onInvalid(origin: Origin, reason: string, raw: string): void {
-      const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
-      ctx.deadLetter(invalid, reason);
-    }
-    let estimate: SizeEstimate | undefined;
-    return {
-      async *read(): AsyncGenerator<Item> {
-        const { source, stream, size } = await openSource(path, ctx.cwd);
-        estimate = new SizeEstimate(size);
-        const items = csvItems(estimate.counted(stream), {
-          ...csv,
-          source,
-          onInvalid,
-          signal: ctx.signal,
-        });
-        for await (const item of items) {
-          estimate.yielded();
-          yield item;
-        }
-      },
-      expected: () => estimate?.estimate(),
-      estimated: true,
-    };
+    return fileReader(path, ctx, function parseCsv(stream, source, onInvalid) {
+      return csvItems(stream, { ...csv, source, onInvalid, signal: ctx.signal });
+    });
   },
 });

@@ -9,8 +9,8 @@
 import { z } from "zod";
 import { ConfigError } from "../../lib/errors.ts";
 import { jsonItems } from "../../lib/json_stream.ts";
-import { openSource, SizeEstimate } from "../../lib/source.ts";
-import { defineStage, type Item, type Origin } from "../../lib/stage.ts";
+import { fileReader } from "../../lib/source.ts";
+import { defineStage } from "../../lib/stage.ts";
 
 /** The `read.json` stage. */
 export const stage = defineStage({
@@ -37,29 +37,14 @@ export const stage = defineStage({
         `at: only applies to a JSON array, but "format" is "lines"`,
       ]);
     }
-    function onInvalid(origin: Origin, reason: string, raw: string): void {
-      const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
-      ctx.deadLetter(invalid, reason);
-    }
-    let estimate: SizeEstimate | undefined;
-    return {
-      async *read(): AsyncGenerator<Item> {
-        const { source, stream, size } = await openSource(config.path, ctx.cwd);
-        estimate = new SizeEstimate(size);
-        const items = jsonItems(estimate.counted(stream), {
-          source,
-          format: config.format,
-          path: config.at,
-          onInvalid,
-          signal: ctx.signal,
-        });
-        for await (const item of items) {
-          estimate.yielded();
-          yield item;
-        }
-      },
-      expected: () => estimate?.estimate(),
-      estimated: true,
-    };
+    return fileReader(config.path, ctx, function parseJson(stream, source, onInvalid) {
+      return jsonItems(stream, {
+        source,
+        format: config.format,
+        path: config.at,
+        onInvalid,
+        signal: ctx.signal,
+      });
+    });
   },
 });

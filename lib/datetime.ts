@@ -225,15 +225,16 @@ function parsePattern(
   zone: string,
 ): Temporal.Instant {
   const text = String(value).trim();
-  const expected = `expected a date like ${JSON.stringify(compiled.pattern)}, got ${
-    JSON.stringify(text)
-  }`;
+  const expected = () =>
+    `expected a date like ${JSON.stringify(compiled.pattern)}, got ${JSON.stringify(text)}`;
   const match = compiled.regex.exec(text);
-  if (!match) throw new Error(expected);
+  if (!match) throw new Error(expected());
   let year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, millisecond = 0;
   let hour12 = 0;
   let pm: boolean | undefined;
-  compiled.units.forEach(function assign(unit, index) {
+  const units = compiled.units;
+  for (let index = 0; index < units.length; index++) {
+    const unit = units[index];
     const raw = match[index + 1];
     if (unit === "meridiem") pm = raw.toLowerCase() === "pm";
     else if (unit === "year") year = Number(raw);
@@ -244,9 +245,9 @@ function parsePattern(
     else if (unit === "minute") minute = Number(raw);
     else if (unit === "second") second = Number(raw);
     else millisecond = Number(raw);
-  });
+  }
   const outOfRange = (detail: string): never => {
-    throw new Error(`${expected}: ${detail}`);
+    throw new Error(`${expected()}: ${detail}`);
   };
   if (month < 1 || month > 12) outOfRange(`month ${month} is out of range 1-12`);
   const lastDay = daysInMonth(year, month);
@@ -263,9 +264,65 @@ function parsePattern(
   }
   if (minute > 59) outOfRange(`minute ${minute} is out of range 0-59`);
   if (second > 59) outOfRange(`second ${second} is out of range 0-59`);
+  const offsetMs = hourOffsetMs(year, month, day, hour, zone);
+  if (offsetMs !== null) {
+    const wallMs = Date.UTC(year, month - 1, day, hour, minute, second, millisecond);
+    return Temporal.Instant.fromEpochMilliseconds(wallMs - offsetMs);
+  }
   return new Temporal.PlainDateTime(year, month, day, hour, minute, second, millisecond)
     .toZonedDateTime(zone, { disambiguation: "compatible" })
     .toInstant();
+}
+
+/**
+ * Offsets (ms) of wall-clock hours, by zone, then by hour; `null` for an hour
+ * that needs Temporal for each value. Placing a wall time in a zone with
+ * Temporal costs microseconds, and exports have 100,000s of them in few
+ * distinct hours.
+ */
+const hourOffsets = new Map<string, Map<number, number | null>>();
+
+/**
+ * The offset every wall time of this hour takes in `zone` (with "compatible"
+ * disambiguation), or `null` when that is not one offset: the hour is in a
+ * gap, or a transition falls inside it, or the year is outside 1000-9999
+ * (`Date.UTC` reads years 0-99 as 1900-1999).
+ *
+ * Sound because the hour's start is placed by Temporal, and when the zone's
+ * next transition is at least an hour later, the whole hour (start to start +
+ * 1 h in instants) has the start's offset. At a fall-back overlap that is the
+ * earlier offset, as "compatible" wants.
+ */
+function hourOffsetMs(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  zone: string,
+): number | null {
+  if (year < 1000 || year > 9999) return null;
+  let offsets = hourOffsets.get(zone);
+  if (!offsets) {
+    offsets = new Map();
+    hourOffsets.set(zone, offsets);
+  }
+  const key = ((year * 16 + month) * 32 + day) * 32 + hour;
+  let offset = offsets.get(key);
+  if (offset === undefined) {
+    const start = new Temporal.PlainDateTime(year, month, day, hour)
+      .toZonedDateTime(zone, { disambiguation: "compatible" });
+    const next = start.getTimeZoneTransition("next");
+    // The hour's start exists as written (not moved forward out of a gap)...
+    const exists = start.day === day && start.hour === hour && start.minute === 0 &&
+      start.second === 0;
+    // ...and the offset holds for the whole hour.
+    const whole = exists &&
+      (next === null || next.epochMilliseconds - start.epochMilliseconds >= 3_600_000);
+    offset = whole ? start.offsetNanoseconds / 1_000_000 : null;
+    if (offsets.size >= 100_000) offsets.clear();
+    offsets.set(key, offset);
+  }
+  return offset;
 }
 
 const ISO_EXAMPLE = `expected an ISO 8601 date like "2025-09-03T14:15:00-05:00"`;

@@ -202,3 +202,34 @@ Deno.test("dateFormatSchema and zoneSchema accept good values and name bad ones"
   assert.equal(isLocalFormat("iso"), false);
   assert.equal(isLocalFormat("yyyy-MM-dd"), true);
 });
+
+Deno.test("dateParser() places wall times exactly as Temporal does around every kind of transition", () => {
+  // Hour-long DST (Chicago, London), a 30-minute one (Lord Howe), a midnight
+  // gap (Santiago), no DST (Nairobi), and a zone that changed its offset (Samoa skipped a day).
+  const days = [
+    ["America/Chicago", "2025-03-09"],
+    ["America/Chicago", "2025-11-02"],
+    ["Europe/London", "2025-03-30"],
+    ["Europe/London", "2025-10-26"],
+    ["Australia/Lord_Howe", "2025-04-06"],
+    ["Australia/Lord_Howe", "2025-10-05"],
+    ["America/Santiago", "2025-09-07"],
+    ["America/Santiago", "2025-04-06"],
+    ["Africa/Nairobi", "2026-06-15"],
+    ["Pacific/Apia", "2011-12-29"],
+    ["Pacific/Apia", "2011-12-31"],
+  ] as const;
+  for (const [zone, date] of days) {
+    const parse = dateParser({ format: "yyyy-MM-dd HH:mm:ss", zone });
+    const start = Temporal.PlainDate.from(date).subtract({ days: 1 }).toPlainDateTime();
+    // Twice over, so the second pass answers from the per-hour cache.
+    for (const pass of [1, 2]) {
+      for (let minutes = 0; minutes < 3 * 24 * 60; minutes += 7) {
+        const wall = start.add({ minutes, seconds: minutes % 60 });
+        const text = wall.toString().replace("T", " ");
+        const expected = wall.toZonedDateTime(zone, { disambiguation: "compatible" }).toInstant();
+        assert.equal(parse(text).toString(), expected.toString(), `${zone} ${text} (pass ${pass})`);
+      }
+    }
+  }
+});

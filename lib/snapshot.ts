@@ -146,8 +146,13 @@ interface Handled {
 /**
  * The read runtime over a {@linkcode SnapshotStore}: chooses the file(s),
  * skips unchanged ones, streams records through `csvItems`, and in `commit`
- * moves what it handled and saves the cursors `<cursor>.etag`, `source.etag`
- * and `source.name` (the object key or path of the last file).
+ * moves what it handled and saves the skip cursor `<cursor>.etag`.
+ *
+ * The cursors `source.etag` and `source.name` (fingerprint and object key or
+ * path of the file) are set as soon as a file starts being read, in run mode:
+ * a sink that writes a freshness row (`importMeta`) commits before the reader
+ * and must name the file this run loads. After a failed run they name the file
+ * that failed; the skip cursor still names the last one loaded.
  */
 export function snapshotReader(
   store: SnapshotStore,
@@ -193,6 +198,12 @@ export function snapshotReader(
         ctx.log.info(
           logText(`Reading "${file.source}" (${store.fingerprintKind} "${fingerprint}")`),
         );
+        // Sinks that record freshness (import_meta) commit before the reader
+        // does, so they need to know the file now, not after commit.
+        if (ctx.options.mode === "run") {
+          ctx.state.setCursor("source.etag", fingerprint);
+          ctx.state.setCursor("source.name", file.source);
+        }
         yield* csvItems(await store.open(file), {
           ...csv,
           source: file.source,

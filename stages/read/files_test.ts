@@ -105,7 +105,10 @@ Deno.test("readFiles() commit moves the snapshot to processed/ and saves the cur
     const { ctx, state } = testContext({ cwd: dir });
     const reader = await createStage(stage, { dir: "." }, ctx);
     await collect(reader.read());
-    assert.deepEqual(state.cursors.size, 0, "nothing is saved before commit");
+    assert.equal(state.getCursor("snapshot.etag"), null, "the skip cursor waits for commit");
+    // A sink writing the freshness row commits before the reader: it must know the file already.
+    assert.equal(state.getCursor("source.etag"), sha256(fixture(S18)));
+    assert.equal(state.getCursor("source.name"), `automations/inc/${S18}`);
     await reader.commit!();
     // The superseded 17:00 snapshot goes along with the newest one.
     assert.deepEqual(await listDir(join(dir, "automations/inc")), ["processed"]);

@@ -493,6 +493,47 @@ pgTest(
   },
 );
 
+pgTest(
+  "sync-tickets.postgres leaves the importMeta row as it was after a run with no records",
+  async ({ url, sql, schema }) => {
+    const state = new MemoryState();
+    state.setCursor("source.etag", "etag-17");
+    const config = { importMeta: { table: `${schema}.import_meta`, sourceKey: "inc" } };
+    const clock = new FixedClock(Temporal.Instant.from("2026-06-15T14:20:00Z"));
+    await load(url, schema, [ticket("N1", "open")], config, { state, clock });
+    const before = await sql.unsafe(`select *, xmin::text as x from "${schema}".import_meta`);
+    // The reader skipped an unchanged snapshot: the sink sees nothing.
+    const later = new FixedClock(Temporal.Instant.from("2026-06-15T15:20:00Z"));
+    assert.deepEqual(await load(url, schema, [], config, { state, clock: later }), []);
+    const after = await sql.unsafe(`select *, xmin::text as x from "${schema}".import_meta`);
+    assert.deepEqual(after, before);
+    assert.equal(after[0].rows_seen, 1);
+  },
+);
+
+pgTest(
+  "sync-tickets.postgres sends quotes, backslashes, braces, commas and the text NULL exactly",
+  async ({ url, sql, schema }) => {
+    const awkward = ['a"b', "c\\d", "{x,y}", "NULL", "", " spaced ", "tab\there", "é\u2028"];
+    const items = [
+      ...awkward.map((status, n) => ticket(`Q${n}`, status, { tags: [status, null, "NULL"] })),
+      ticket("QNULL", "open", { status: null }),
+    ];
+    await load(url, schema, items);
+    const stored = await sql.unsafe(
+      // As JSON: the driver reads a NULL array element back as the text "NULL".
+      `select ticket_id, status, to_jsonb(tags) as tags from "${schema}".inc order by ticket_id`,
+    );
+    assert.deepEqual(
+      stored.map((row) => [row.ticket_id, row.status, row.tags]),
+      [
+        ...awkward.map((status, n) => [`Q${n}`, status, [status, null, "NULL"]]),
+        ["QNULL", null, ["a", "b"]],
+      ].sort((a, b) => String(a[0]) < String(b[0]) ? -1 : 1),
+    );
+  },
+);
+
 pgTest("sync-tickets.postgres loads thousands of rows in batches", async ({ url, sql, schema }) => {
   const columns: Record<string, { type: string }> = { ticket_id: { type: "text" } };
   for (let c = 0; c < 31; c++) columns[`c${c}`] = { type: c % 3 === 0 ? "integer" : "text" };

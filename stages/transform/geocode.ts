@@ -119,10 +119,14 @@ export const stage = defineStage({
   summary:
     "Set coordinates from a Nominatim/LocationIQ geocoder: coarse and precise lookups, a wrong-city guard, cached.",
   config: z.object({
-    baseUrl: z.url({ protocol: /^https?$/ })
-      .describe('Geocoder base URL; "/search" is appended, e.g. "https://us1.locationiq.com/v1".'),
-    apiKey: secret(z.string().min(1)).optional()
-      .describe("API key, sent as the key query parameter (LocationIQ); never logged."),
+    baseUrl: z.union([z.literal(""), z.url({ protocol: /^https?$/ })])
+      .describe(
+        'Geocoder base URL; "/search" is appended, e.g. "https://us1.locationiq.com/v1". "" turns geocoding off (records pass through unchanged), so a config can say "${env:GEOCODER_URL:-}".',
+      ),
+    apiKey: secret(z.string()).optional()
+      .describe(
+        'API key, sent as the key query parameter (LocationIQ); never logged. "" means none.',
+      ),
     coarseQuery: z.string().min(1)
       .describe('Template of the coarse (cluster-level) query, e.g. "{town}, {region}, Kenya".'),
     preciseQuery: z.string().min(1).optional()
@@ -186,6 +190,15 @@ export const stage = defineStage({
     if (config.preciseWhen && !config.preciseQuery) {
       throw new ConfigError(`${ctx.stageId}: preciseWhen: needs preciseQuery`);
     }
+    if (config.baseUrl === "") {
+      ctx.log.info("Geocoding is off (baseUrl is empty): records pass through unchanged");
+      return {
+        process(items: AsyncIterable<Item>): AsyncIterable<Item> {
+          return items;
+        },
+      };
+    }
+    const apiKey = config.apiKey || undefined;
     const gazetteer = config.gazetteer ? await loadGazetteer(config.gazetteer, ctx.cwd) : null;
     const wantsPrecise = config.preciseWhen ? compilePredicate(config.preciseWhen) : () => true;
     const client = ctx.http.client({
@@ -201,7 +214,7 @@ export const stage = defineStage({
     /** Secrets out of a message that may quote a URL. */
     function clean(text: string): string {
       const redacted = ctx.redact(text);
-      return config.apiKey ? redacted.split(config.apiKey).join("***") : redacted;
+      return apiKey ? redacted.split(apiKey).join("***") : redacted;
     }
 
     /** Asks the geocoder (or the cache) once per query; a RecordError means "no answer this run". */
@@ -229,7 +242,7 @@ export const stage = defineStage({
           q: query,
           format: "json",
           limit: 1,
-          key: config.apiKey,
+          key: apiKey,
           countrycodes: config.countryCodes,
         },
         // LocationIQ answers 404 "Unable to geocode" for no match.

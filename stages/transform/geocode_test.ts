@@ -380,3 +380,28 @@ Deno.test("transform.geocode config: rules across fields are checked in create",
     await stub.close();
   }
 });
+
+Deno.test('transform.geocode with baseUrl "" is off: records pass through and nothing is asked', async () => {
+  const stub = await geocoder({ "nakuru, rift valley, kenya": NAKURU });
+  try {
+    await withLogs(async (lines) => {
+      const { ctx } = testContext();
+      const runtime = await createStage(
+        stage,
+        config(stub, { baseUrl: "", apiKey: "", gazetteer: "fixtures/inc/missing.json" }),
+        ctx,
+      );
+      const input = [ticket("INC1", { town: "Nakuru", region: "Rift Valley", location: "Lanet" })];
+      const out = await collect(runtime.process(fromArray(input)));
+      assert.deepEqual(out, input);
+      assert.equal(stub.log.length, 0);
+      assert.ok(lines.some((line) => line.includes("Geocoding is off")), lines.join("\n"));
+    });
+    assert.throws(
+      () => stage.config.parse({ baseUrl: "ftp://x", coarseQuery: "{town}" }),
+      /baseUrl/,
+    );
+  } finally {
+    await stub.close();
+  }
+});

@@ -412,10 +412,23 @@ function removePath(
   delete current[segments[segments.length - 1]];
 }
 
-/** A shallow copy of `data` with top-level `""` values as null. */
-function nullEmpties(data: Record<string, unknown>): Record<string, unknown> {
+/**
+ * A shallow copy of `data` without the `left` keys, with top-level `""` values
+ * as null when `emptyAsNull`. Leaving dropped keys out here, rather than
+ * deleting them afterwards, keeps the record a fast (non-dictionary) object
+ * for every later stage.
+ */
+function keptCopy(
+  data: Record<string, unknown>,
+  left: Set<string>,
+  emptyAsNull: boolean,
+): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(data)) out[key] = value === "" ? null : value;
+  for (const key in data) {
+    if (!Object.hasOwn(data, key) || left.has(key)) continue;
+    const value = data[key];
+    out[key] = emptyAsNull && value === "" ? null : value;
+  }
   return out;
 }
 
@@ -428,7 +441,8 @@ function mapRecord(
   base?: Record<string, unknown>,
   owned: WeakSet<object> = new WeakSet(),
 ): Record<string, unknown> {
-  const out: Record<string, unknown> = base ? { ...base } : {};
+  // A base this output already owns (a fresh copy) is written into directly.
+  const out: Record<string, unknown> = base ? (owned.has(base) ? base : { ...base }) : {};
   owned.add(out);
   for (const field of fields) {
     const value = field.run(data, `${prefix}${field.target}`, problems);
@@ -469,6 +483,8 @@ export const stage = defineStage({
       throw new ConfigError(`${ctx.stageId}: invalid config`, configProblems);
     }
     const drops = config.drop.map(splitPath);
+    // Top-level drops are left out of the copy of the input instead of deleted.
+    const topDrops = new Set(drops.filter((segments) => segments.length === 1).map(([key]) => key));
     const keep = config.keep;
     const emptyAsNull = config.emptyAsNull;
     const deadLetter = config.onError === "dead-letter";
@@ -478,7 +494,11 @@ export const stage = defineStage({
         for await (const item of items) {
           const problems: Problems = [];
           const owned = new WeakSet<object>();
-          const base = keep ? (emptyAsNull ? nullEmpties(item.data) : item.data) : undefined;
+          let base: Record<string, unknown> | undefined;
+          if (keep && (emptyAsNull || topDrops.size > 0)) {
+            base = keptCopy(item.data, topDrops, emptyAsNull);
+            owned.add(base);
+          } else if (keep) base = item.data;
           const data = mapRecord(fields, item.data, "", problems, base, owned);
           if (problems.length > 0) {
             if (deadLetter) {
@@ -491,7 +511,12 @@ export const stage = defineStage({
               problems: problems.join("; "),
             });
           }
-          for (const segments of drops) removePath(data, segments, owned);
+          for (const segments of drops) {
+            // A top-level key is only here if a field wrote it.
+            if (segments.length > 1 || Object.hasOwn(data, segments[0])) {
+              removePath(data, segments, owned);
+            }
+          }
           yield { ...item, data };
         }
       },

@@ -362,3 +362,16 @@ Deno.test("transform.map schema rejects unknown keys, types and date formats", (
   assert.equal(stage.config.safeParse({ fields: { a: 42 } }).success, false);
   assert.equal(stage.config.safeParse({ fields: { a: "b" }, extra: true }).success, false);
 });
+
+Deno.test("transform.map drops top-level keys even when a field writes them, and keeps order", async () => {
+  const config = {
+    keep: true,
+    fields: { department: { value: "set" }, region: { case: "lower" } },
+    drop: ["department", "week_start"],
+  };
+  const input = { ticket_id: "T1", week_start: "", region: "COAST", department: "X", mttr: "" };
+  const { out } = await run(config, [item("t", input)]);
+  assert.deepEqual(out[0].data, { ticket_id: "T1", region: "coast", mttr: "" });
+  assert.deepEqual(Object.keys(out[0].data), ["ticket_id", "region", "mttr"]);
+  assert.equal(input.department, "X", "the input is not mutated");
+});

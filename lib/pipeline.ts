@@ -90,6 +90,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
 
   const created: { entry: StageEntry; runtime: unknown }[] = [];
   const closed = new Set<unknown>();
+  let holdLedger = false;
   let reader: ReadRuntime | undefined;
   const sinks: SyncRuntime[] = [];
   const reports: ReportRuntime[] = [];
@@ -197,8 +198,10 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     for (const sink of sinks) results = sink.sync(results);
 
     const pending: RecordCommit[] = [];
-    // A sink that commits only at close() makes the ledger wait for it too.
-    const deferLedger = sinks.some((sink) => sink.commitsAtClose === true);
+    // A sink that commits only at close() makes the ledger hold its writes in
+    // one transaction until then (see StateStore.holdWrites).
+    holdLedger = input.mode === "run" && sinks.some((sink) => sink.commitsAtClose === true);
+    if (holdLedger) store.holdWrites();
     let lastFlush = performance.now();
     const flush = () => {
       if (input.mode === "run") store.commitResults(pending);
@@ -233,12 +236,12 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
         });
         const due = pending.length >= COMMIT_BATCH ||
           performance.now() - lastFlush > COMMIT_INTERVAL_MS;
-        if (due && !deferLedger) flush();
+        if (due) flush();
         progress.setTotal(reader.expected?.(), reader.estimated);
         progress.tick();
       }
     } finally {
-      if (!deferLedger) flush();
+      flush();
       progress.finish();
     }
     completed = !controller.signal.aborted;
@@ -248,8 +251,14 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       // Order matters for a kill at any point: destinations commit first, then
       // the ledger, and only then may the reader move its file or save its ETag.
       await closeAll(created, "close", closed);
-      flush();
-      if (input.mode === "run") await reader.commit?.();
+      if (holdLedger) store.commitHeld();
+      // A file with failed or invalid records stays where it is, so the dead
+      // letters keep pointing at it and the next run (or a replay) retries them.
+      const clean = counters.outcomes.failed === 0 && counters.total(counters.deadLettered) === 0;
+      if (input.mode === "run" && clean) await reader.commit?.();
+      else if (input.mode === "run" && reader.commit) {
+        log.warn("The input is left in place: some records failed or were dead-lettered");
+      }
     }
   } catch (error) {
     failure = error;
@@ -259,6 +268,12 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       await closeAll(created, failure || !completed ? "abort" : "close", closed);
     } catch (error) {
       failure ??= error;
+    }
+    if (holdLedger && (failure || !completed)) {
+      state?.rollbackHeld();
+      log.warn(
+        "Rolled back: the destination commits a run as a whole, so nothing of this run was kept",
+      );
     }
   }
 

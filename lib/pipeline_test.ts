@@ -381,3 +381,27 @@ Deno.test("runPipeline() counts a record the reader dead-letters as read, so the
   assert.equal(report.outcomes.created, 2);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("runPipeline() leaves the input in place when a record failed, and commits it once all sync", async () => {
+  const { dir, config } = await setup([{ id: "A", status: "open", n: 1 }, {
+    id: "B",
+    status: "open",
+    n: 2,
+  }]);
+  rejectKeys = new Set(["B"]);
+  const partial = await runPipeline({ config, mode: "run" });
+  assert.equal(partial.exitCode, 4);
+  assert.deepEqual(readerCommits, [], "not moved: the dead letter still points at it");
+  rejectKeys = new Set();
+  const retried = await runPipeline({ config, mode: "run" });
+  assert.equal(retried.exitCode, 0);
+  assert.deepEqual(retried.outcomes, {
+    created: 1,
+    updated: 0,
+    unchanged: 1,
+    skipped: 0,
+    failed: 0,
+  });
+  assert.deepEqual(readerCommits, ["committed"]);
+  await Deno.remove(dir, { recursive: true });
+});

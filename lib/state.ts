@@ -186,17 +186,38 @@ export class StateStore implements StageState {
     return statement;
   }
 
-  /** Runs `fn` in one transaction. */
+  /** Runs `fn` in one transaction (a savepoint inside an open one). */
   transaction<T>(fn: () => T): T {
-    this.#db.exec("BEGIN IMMEDIATE");
+    const nested = this.#db.isTransaction;
+    this.#db.exec(nested ? "SAVEPOINT ledger_batch" : "BEGIN IMMEDIATE");
     try {
       const out = fn();
-      this.#db.exec("COMMIT");
+      this.#db.exec(nested ? "RELEASE ledger_batch" : "COMMIT");
       return out;
     } catch (error) {
-      this.#db.exec("ROLLBACK");
+      this.#db.exec(nested ? "ROLLBACK TO ledger_batch; RELEASE ledger_batch" : "ROLLBACK");
       throw error;
     }
+  }
+
+  /**
+   * Opens a transaction that spans the run, for destinations that commit only
+   * at the end: the ledger's writes become durable with {@linkcode commitHeld}
+   * or vanish with {@linkcode rollbackHeld}, so the ledger never claims what the
+   * destination rolled back, and memory stays flat however long the run.
+   */
+  holdWrites(): void {
+    if (!this.#db.isTransaction) this.#db.exec("BEGIN IMMEDIATE");
+  }
+
+  /** Makes the held writes durable. */
+  commitHeld(): void {
+    if (this.#db.isTransaction) this.#db.exec("COMMIT");
+  }
+
+  /** Drops the held writes. */
+  rollbackHeld(): void {
+    if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
   }
 
   // ---- runs ----

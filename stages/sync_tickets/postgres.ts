@@ -27,7 +27,13 @@
 import { z } from "zod";
 import type postgres from "postgres";
 import { batches } from "../../lib/batch.ts";
-import { ConfigError, MissingError, RemoteError, TicketsyncError } from "../../lib/errors.ts";
+import {
+  ConfigError,
+  ExitCode,
+  MissingError,
+  RemoteError,
+  TicketsyncError,
+} from "../../lib/errors.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
 import { diffFields } from "../../lib/diff.ts";
@@ -544,8 +550,10 @@ class PostgresSink implements SyncRuntime {
   #fail(result: SyncResult, reason: string): void {
     if (this.#config.strict && !this.#plan) {
       const { source, position } = result.item.origin;
-      throw new Error(
+      // A known stop, not a crash: logged as one line, exit 3, the transaction rolled back.
+      throw new TicketsyncError(
         `Cannot load into "${this.#layout.display}": ${source} ${position}: ${reason} (strict: the run's transaction is rolled back)`,
+        ExitCode.Remote,
       );
     }
     result.outcome = "failed";

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type postgres from "postgres";
 import { stage } from "./postgres.ts";
-import { ConfigError, MissingError } from "../../lib/errors.ts";
+import { ConfigError, MissingError, TicketsyncError } from "../../lib/errors.ts";
 import type { Item, SyncResult, SyncRuntime } from "../../lib/stage.ts";
 import {
   collect,
@@ -279,8 +279,8 @@ pgTest(
         batchSize: 1,
       }),
       (error: unknown) => {
-        assert.ok(error instanceof Error && !(error instanceof MissingError));
-        assert.equal(error.constructor, Error);
+        assert.ok(error instanceof TicketsyncError && !(error instanceof MissingError));
+        assert.equal(error.exitCode, 3);
         assert.match(
           error.message,
           /^Cannot load into "ts_test_\w+\.inc": test\.json line H2: column "age": cannot convert "x" to integer/,

@@ -126,6 +126,8 @@ async function runOnce(configPath: string): Promise<Measure> {
       "-v",
       Deno.execPath(),
       "run",
+      // The V8 flag `deno task compile` bakes into the binary: a smaller young generation.
+      "--v8-flags=--max-semi-space-size=4",
       "--allow-read",
       "--allow-write",
       "--allow-env",

@@ -4,8 +4,6 @@
  * memory; a 1 GB file streams.
  * @module
  */
-import { JSONParser, TokenType } from "@streamparser/json";
-import type { ParsedElementInfo, ParsedTokenInfo } from "@streamparser/json";
 import { splitPath } from "./paths.ts";
 import { type InvalidHandler, lines, rawExcerpt, withoutBom } from "./source.ts";
 import type { Item, Origin } from "./stage.ts";
@@ -115,7 +113,7 @@ async function* lineItems(
   }
 }
 
-/** A container the tokenizer is inside, tracked to find element starts and the target array. */
+/** A container the scanner is inside, tracked to find the target array. */
 interface Frame {
   array: boolean;
   /** Current key (objects). */
@@ -124,15 +122,28 @@ interface Frame {
   expectKey: boolean;
   /** Index of the current element (arrays). */
   index: number;
-  /** Whether this is the array whose elements are read. */
-  target: boolean;
 }
 
-/** A problem with the document's shape (not a syntax error), already worded. */
-class ShapeError extends Error {}
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const COMMA = 0x2c;
+const COLON = 0x3a;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+const NEWLINE = 0x0a;
 
-type Event = { item: Item } | { invalid: [Origin, string, string] };
+function isSpace(byte: number): boolean {
+  return byte === 0x20 || byte === NEWLINE || byte === 0x0d || byte === 0x09;
+}
 
+/**
+ * The elements of the array at `opts.path`. A byte scanner finds where each
+ * element starts and ends (JSON's structural characters are ASCII, so UTF-8
+ * needs no decoding to find them) and `JSON.parse` builds it: far faster than
+ * a token-by-token parser, and memory holds one element at a time.
+ */
 async function* arrayItems(
   chunks: AsyncGenerator<Uint8Array>,
   opts: JsonItemsOptions,
@@ -140,179 +151,269 @@ async function* arrayItems(
   const { source } = opts;
   const segments = opts.path === undefined ? [] : splitPath(opts.path);
   const where = opts.path === undefined ? "the top level" : `"${opts.path}"`;
-  const parser = new JSONParser({ paths: [["$", ...segments, "*"].join(".")], keepStack: false });
-  const counter = new LineCounter();
+  const decoder = new TextDecoder();
   const frames: Frame[] = [];
-  const events: Event[] = [];
-  let found = false;
+  let line = 1;
   let sawToken = false;
-  let lastOffset = 0;
+  let found = false;
+  let rootDone = false;
+  // Navigation (outside the target array).
+  let inString = false;
+  let escaped = false;
+  let keyParts = null as Uint8Array[] | null;
+  let keyStart = -1;
+  let inPrimitive = false;
+  // The target array and its current element.
+  let inTarget = false;
+  let expectElement = false;
   let elementIndex = 0;
+  let inElement = false;
+  let elementParts: Uint8Array[] = [];
+  let elementStart = 0;
   let elementLine = 1;
+  let elementDepth = 0;
+  let elementString = false;
+  let elementEscaped = false;
+  /** An element ended; a comma or the closing bracket must follow. */
+  let awaitSeparator = false;
+
+  function fail(detail: string): Error {
+    return new Error(`Cannot read "${source}": ${detail}`);
+  }
+
+  function unexpected(byte: number): Error {
+    return fail(`line ${line}: unexpected ${JSON.stringify(String.fromCharCode(byte))}`);
+  }
 
   function atTarget(): boolean {
+    if (frames.length !== segments.length) return false;
     return frames.every((frame, i) =>
       (frame.array ? String(frame.index) : frame.key) === segments[i]
     );
   }
 
-  /** Notes where an element of the target array starts; returns whether the value is that array. */
-  function valueStart(info: ParsedTokenInfo): boolean {
-    const top = frames[frames.length - 1];
-    if (top?.target) {
-      elementIndex = top.index;
-      elementLine = counter.lineAt(info.offset);
-      return false;
+  /** A value starts in navigation mode; returns whether it is the target array. */
+  function valueStart(byte: number): boolean {
+    sawToken = true;
+    if (frames.length === 0 && rootDone) throw unexpected(byte);
+    if (!atTarget() || inTarget || found && segments.length === 0) return false;
+    if (byte !== OPEN_BRACKET) {
+      const kind = byte === OPEN_BRACE
+        ? "an object"
+        : byte === QUOTE
+        ? "a string"
+        : byte === 0x74 || byte === 0x66
+        ? "a boolean"
+        : byte === 0x6e
+        ? "null"
+        : "a number";
+      throw fail(`line ${line}: expected an array at ${where}, got ${kind}`);
     }
-    if (frames.length !== segments.length || !atTarget()) return false;
-    if (info.token !== TokenType.LEFT_BRACKET) {
-      throw new ShapeError(
-        `line ${counter.lineAt(info.offset)}: expected an array at ${where}, got ${
-          tokenKind(info.token)
-        }`,
-      );
-    }
-    found = true;
     return true;
   }
 
-  parser.onToken = function track(info: ParsedTokenInfo): void {
-    sawToken = true;
-    lastOffset = info.offset;
-    const top = frames[frames.length - 1];
-    switch (info.token) {
-      case TokenType.STRING:
-        if (top && !top.array && top.expectKey) {
-          top.key = String(info.value);
-          top.expectKey = false;
-        } else {
-          valueStart(info);
-        }
-        return;
-      case TokenType.LEFT_BRACE:
-        valueStart(info);
-        frames.push({ array: false, key: "", expectKey: true, index: 0, target: false });
-        return;
-      case TokenType.LEFT_BRACKET: {
-        const target = valueStart(info);
-        frames.push({ array: true, key: "", expectKey: false, index: 0, target });
-        return;
-      }
-      case TokenType.RIGHT_BRACE:
-      case TokenType.RIGHT_BRACKET:
-        frames.pop();
-        return;
-      case TokenType.COMMA:
-        if (top?.array) top.index++;
-        else if (top) top.expectKey = true;
-        return;
-      case TokenType.COLON:
-      case TokenType.SEPARATOR:
-        return;
-      default:
-        valueStart(info);
-    }
-  };
+  function closeFrame(): void {
+    frames.pop();
+    if (frames.length === 0) rootDone = true;
+  }
 
-  parser.onValue = function collect({ value }: ParsedElementInfo): void {
+  function concat(parts: Uint8Array[]): Uint8Array {
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(parts.reduce((n, part) => n + part.length, 0));
+    let at = 0;
+    for (const part of parts) {
+      out.set(part, at);
+      at += part.length;
+    }
+    return out;
+  }
+
+  /** Ends the current element at `end` (exclusive) and parses it. */
+  function finishElement(chunk: Uint8Array, end: number, ready: Item[]): void {
+    elementParts.push(chunk.subarray(elementStart, end));
+    const item = element(concat(elementParts));
+    if (item) ready.push(item);
+    elementParts = [];
+    inElement = false;
+    awaitSeparator = true;
+    elementIndex++;
+  }
+
+  /** Parses the finished element; returns the item, or null when it went to onInvalid. */
+  function element(bytes: Uint8Array): Item | null {
+    const text = decoder.decode(bytes);
     const position = `line ${elementLine}, index ${elementIndex}`;
     const origin: Origin = { source, position };
-    if (isObject(value)) {
-      events.push({ item: { key: `${source}#${position}`, data: value, origin } });
-    } else {
-      const reason = `expected a JSON object, got ${describe(value)}`;
-      events.push({ invalid: [origin, reason, rawExcerpt(JSON.stringify(value))] });
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch (error) {
+      throw fail(`line ${elementLine}: ${(error as Error).message}`);
     }
-  };
-
-  /** Hands over what the last write produced, in document order. */
-  function* flush(): Generator<Item> {
-    while (events.length > 0) {
-      const event = events.shift()!;
-      if ("item" in event) yield event.item;
-      else opts.onInvalid?.(...event.invalid);
-    }
-  }
-
-  function readError(error: unknown): Error {
-    const detail = error instanceof ShapeError ? error.message : syntaxDetail(error);
-    return new Error(`Cannot read "${source}": ${detail}`, { cause: error });
-  }
-
-  function syntaxDetail(error: unknown): string {
-    const message = error instanceof Error ? error.message : String(error);
-    const tokenizer =
-      /^Unexpected "([\s\S]*)" at chunk position "\d+" \(absolute position "(\d+)"\)/
-        .exec(message);
-    if (tokenizer) {
-      return `line ${counter.lineAt(Number(tokenizer[2]))}: unexpected ${
-        JSON.stringify(tokenizer[1])
-      }`;
-    }
-    const tokenParser = /^Unexpected [A-Z_]+ \(([\s\S]*)\) in state/.exec(message);
-    if (tokenParser) return `line ${counter.lineAt(lastOffset)}: unexpected ${tokenParser[1]}`;
-    if (/ended in (the middle of a token|mid-parsing)/.test(message)) {
-      return `line ${counter.lineAt(Infinity)}: unexpected end of file`;
-    }
-    return `line ${counter.lineAt(lastOffset)}: ${message}`;
+    if (isObject(value)) return { key: `${source}#${position}`, data: value, origin };
+    opts.onInvalid?.(origin, `expected a JSON object, got ${describe(value)}`, rawExcerpt(text));
+    return null;
   }
 
   for await (const chunk of chunks) {
     if (opts.signal?.aborted) return;
-    counter.push(chunk);
+    const ready: Item[] = [];
+    if (inElement) elementStart = 0;
+    if (keyParts !== null) keyStart = 0;
     try {
-      parser.write(chunk);
+      scan(chunk, ready);
     } catch (error) {
-      yield* flush();
-      throw readError(error);
+      // The records before the error are handed over first.
+      yield* ready;
+      throw error;
     }
-    yield* flush();
+    if (inElement) elementParts.push(chunk.slice(elementStart));
+    if (keyParts !== null) keyParts.push(chunk.slice(keyStart));
+    yield* ready;
   }
-  try {
-    if (!parser.isEnded) parser.end();
-  } catch (error) {
-    yield* flush();
-    throw readError(error);
+  if (inTarget || frames.length > 0 || inString) {
+    throw fail(`line ${line}: unexpected end of file`);
   }
-  yield* flush();
   if (!found) {
-    throw new Error(
-      sawToken
-        ? `Cannot read "${source}": found no array at ${where}`
-        : `Cannot read "${source}": the file is empty`,
-    );
-  }
-}
-
-/**
- * Line numbers of byte offsets in a stream seen chunk by chunk. Offsets are
- * asked in increasing order, so each byte is scanned once.
- */
-class LineCounter {
-  #chunk: Uint8Array = new Uint8Array(0);
-  #chunkStart = 0;
-  #scanned = 0;
-  #line = 1;
-
-  push(chunk: Uint8Array): void {
-    this.lineAt(Infinity);
-    this.#chunkStart += this.#chunk.length;
-    this.#chunk = chunk;
+    throw fail(sawToken ? `found no array at ${where}` : "the file is empty");
   }
 
-  /** The 1-based line of `offset` (the current line for offsets already passed). */
-  lineAt(offset: number): number {
-    const end = Math.min(offset, this.#chunkStart + this.#chunk.length);
-    const stop = end - this.#chunkStart;
-    let i = this.#scanned - this.#chunkStart;
-    while (i < stop) {
-      const newline = this.#chunk.indexOf(0x0a, i);
-      if (newline === -1 || newline >= stop) break;
-      this.#line++;
-      i = newline + 1;
+  function scan(chunk: Uint8Array, ready: Item[]): void {
+    for (let i = 0; i < chunk.length; i++) {
+      const byte = chunk[i];
+      if (byte === NEWLINE) line++;
+      if (inTarget) {
+        if (inElement) {
+          if (elementString) {
+            if (elementEscaped) elementEscaped = false;
+            else if (byte === BACKSLASH) elementEscaped = true;
+            else if (byte === QUOTE) {
+              elementString = false;
+              if (elementDepth === 0) finishElement(chunk, i + 1, ready);
+            }
+            continue;
+          }
+          if (elementDepth > 0) {
+            if (byte === QUOTE) elementString = true;
+            else if (byte === OPEN_BRACE || byte === OPEN_BRACKET) elementDepth++;
+            else if (byte === CLOSE_BRACE || byte === CLOSE_BRACKET) {
+              if (--elementDepth === 0) finishElement(chunk, i + 1, ready);
+            }
+            continue;
+          }
+          // A number, true, false or null: it ends at a separator or a space.
+          if (byte !== COMMA && byte !== CLOSE_BRACKET && !isSpace(byte)) {
+            if (byte === CLOSE_BRACE || byte === OPEN_BRACE || byte === OPEN_BRACKET) {
+              throw unexpected(byte);
+            }
+            continue;
+          }
+          finishElement(chunk, i, ready);
+        }
+        if (isSpace(byte)) continue;
+        if (awaitSeparator) {
+          if (byte === COMMA) {
+            awaitSeparator = false;
+            expectElement = true;
+          } else if (byte === CLOSE_BRACKET) {
+            awaitSeparator = false;
+            inTarget = false;
+            closeFrame();
+          } else {
+            throw unexpected(byte);
+          }
+          continue;
+        }
+        if (byte === CLOSE_BRACKET && !expectElement) {
+          inTarget = false;
+          closeFrame();
+          continue;
+        }
+        if (byte === COMMA || byte === CLOSE_BRACKET || byte === COLON || byte === CLOSE_BRACE) {
+          throw unexpected(byte);
+        }
+        inElement = true;
+        expectElement = false;
+        elementStart = i;
+        elementLine = line;
+        elementEscaped = false;
+        elementString = byte === QUOTE;
+        elementDepth = byte === OPEN_BRACE || byte === OPEN_BRACKET ? 1 : 0;
+        continue;
+      }
+      // Navigation: find the target array.
+      if (inString) {
+        if (escaped) escaped = false;
+        else if (byte === BACKSLASH) escaped = true;
+        else if (byte === QUOTE) {
+          inString = false;
+          if (keyParts !== null) {
+            keyParts.push(chunk.subarray(keyStart, i));
+            const top = frames[frames.length - 1];
+            top.key = JSON.parse(`"${decoder.decode(concat(keyParts))}"`);
+            top.expectKey = false;
+            keyParts = null;
+          }
+        }
+        continue;
+      }
+      if (isSpace(byte)) {
+        inPrimitive = false;
+        continue;
+      }
+      const top = frames[frames.length - 1];
+      switch (byte) {
+        case QUOTE:
+          inPrimitive = false;
+          inString = true;
+          if (top && !top.array && top.expectKey) {
+            keyParts = [];
+            keyStart = i + 1;
+          } else {
+            valueStart(byte);
+          }
+          break;
+        case OPEN_BRACE:
+          inPrimitive = false;
+          valueStart(byte);
+          frames.push({ array: false, key: "", expectKey: true, index: 0 });
+          break;
+        case OPEN_BRACKET: {
+          inPrimitive = false;
+          const target = valueStart(byte);
+          frames.push({ array: true, key: "", expectKey: false, index: 0 });
+          if (target) {
+            found = true;
+            inTarget = true;
+            expectElement = false;
+            elementIndex = 0;
+          }
+          break;
+        }
+        case CLOSE_BRACE:
+        case CLOSE_BRACKET:
+          inPrimitive = false;
+          if (!top || top.array !== (byte === CLOSE_BRACKET)) throw unexpected(byte);
+          closeFrame();
+          break;
+        case COMMA:
+          inPrimitive = false;
+          if (!top) throw unexpected(byte);
+          if (top.array) top.index++;
+          else top.expectKey = true;
+          break;
+        case COLON:
+          inPrimitive = false;
+          if (!top || top.array) throw unexpected(byte);
+          break;
+        default:
+          if (!inPrimitive) {
+            valueStart(byte);
+            inPrimitive = true;
+            if (frames.length === 0) rootDone = true;
+          }
+      }
     }
-    if (end > this.#scanned) this.#scanned = end;
-    return this.#line;
   }
 }
 
@@ -324,22 +425,4 @@ function describe(value: unknown): string {
   if (value === null) return "null";
   if (Array.isArray(value)) return "an array";
   return `a ${typeof value}`;
-}
-
-function tokenKind(token: TokenType): string {
-  switch (token) {
-    case TokenType.LEFT_BRACE:
-      return "an object";
-    case TokenType.STRING:
-      return "a string";
-    case TokenType.NUMBER:
-      return "a number";
-    case TokenType.TRUE:
-    case TokenType.FALSE:
-      return "a boolean";
-    case TokenType.NULL:
-      return "null";
-    default:
-      return JSON.stringify(TokenType[token]);
-  }
 }

@@ -7,6 +7,7 @@
  */
 import { getLogger, type Logger } from "@logtape/logtape";
 import type { LoadedConfig, StageEntry } from "./config.ts";
+import { batches } from "./batch.ts";
 import { errorMessage, ExitCode, TicketsyncError } from "./errors.ts";
 import { contentHash } from "./hash.ts";
 import { HttpPool } from "./http.ts";
@@ -58,6 +59,8 @@ export interface RunInput {
 /** Commits are grouped into one ledger transaction per this many results, or per second. */
 const COMMIT_BATCH = 500;
 const COMMIT_INTERVAL_MS = 1000;
+/** Records whose ledger state is read in one query. */
+const LOOKUP_BATCH = 100;
 
 /** A run id that sorts by time: `20261123T152001Z-3fa9`. */
 export function newRunId(now: Temporal.Instant): string {
@@ -510,12 +513,16 @@ async function* toResults(
   items: AsyncIterable<Item>,
   store: StateStore,
 ): AsyncGenerator<SyncResult> {
-  for await (const item of items) {
-    yield {
-      item,
-      hash: contentHash(item.data),
-      previous: store.getRecord(item.key),
-      outcome: null,
-    };
+  // The ledger is asked once per batch, not once per record.
+  for await (const batch of batches(items, LOOKUP_BATCH)) {
+    const previous = store.getRecords(batch.map((item) => item.key));
+    for (const item of batch) {
+      yield {
+        item,
+        hash: contentHash(item.data),
+        previous: previous.get(item.key) ?? null,
+        outcome: null,
+      };
+    }
   }
 }

@@ -260,16 +260,18 @@ export class StateStore implements StageState {
 
   getRecord(key: string): RecordState | null {
     const row = this.#stmt("SELECT * FROM records WHERE key = ?").get(key) as Row | undefined;
-    if (!row) return null;
-    return {
-      key: String(row.key),
-      hash: row.hash as string | null,
-      remoteId: row.remote_id as string | null,
-      lastOutcome: row.last_outcome as Outcome | null,
-      attempts: Number(row.attempts),
-      lastError: row.last_error as string | null,
-      syncedAt: row.synced_at as string | null,
-    };
+    return row ? toRecordState(row) : null;
+  }
+
+  /** The ledger state of many keys in one query (absent keys are left out). */
+  getRecords(keys: readonly string[]): Map<string, RecordState> {
+    const out = new Map<string, RecordState>();
+    if (keys.length === 0) return out;
+    const rows = this.#stmt(
+      "SELECT * FROM records WHERE key IN (SELECT value FROM json_each(?))",
+    ).all(JSON.stringify(keys)) as Row[];
+    for (const row of rows) out.set(String(row.key), toRecordState(row));
+    return out;
   }
 
   /** Number of records in the ledger. */
@@ -476,4 +478,16 @@ export class StateStore implements StageState {
     this.#statements.clear();
     if (this.#db.isOpen) this.#db.close();
   }
+}
+
+function toRecordState(row: Row): RecordState {
+  return {
+    key: String(row.key),
+    hash: row.hash as string | null,
+    remoteId: row.remote_id as string | null,
+    lastOutcome: row.last_outcome as Outcome | null,
+    attempts: Number(row.attempts),
+    lastError: row.last_error as string | null,
+    syncedAt: row.synced_at as string | null,
+  };
 }

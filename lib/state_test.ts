@@ -142,3 +142,16 @@ Deno.test("StateStore.open() read-only never creates a missing file", async () =
   await assert.rejects(() => Deno.stat(path), Deno.errors.NotFound);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("StateStore.getRecords() reads many keys at once", async () => {
+  await withStore((store) => {
+    store.commitResults([
+      { key: "A", hash: "h1", outcome: "created", runId: "r", origin },
+      { key: "B'\"", hash: "h2", outcome: "updated", remoteId: "9", runId: "r", origin },
+    ]);
+    const found = store.getRecords(["A", "B'\"", "C"]);
+    assert.deepEqual([...found.keys()].sort(), ["A", "B'\""]);
+    assert.equal(found.get("B'\"")?.remoteId, "9");
+    assert.equal(store.getRecords([]).size, 0);
+  });
+});

@@ -24,10 +24,10 @@ interface JsonSchema {
 }
 
 function typeOf(schema: JsonSchema): string {
-  if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" \\| ");
+  if (schema.enum) return schema.enum.map((v) => JSON.stringify(v)).join(" | ");
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   const options = schema.anyOf ?? schema.oneOf;
-  if (options) return options.map(typeOf).join(" \\| ");
+  if (options) return options.map(typeOf).join(" | ");
   if (schema.type === "array") return `${schema.items ? typeOf(schema.items) : "any"}[]`;
   if (schema.type === "object" && schema.additionalProperties && !schema.properties) {
     const values = schema.additionalProperties === true
@@ -35,7 +35,7 @@ function typeOf(schema: JsonSchema): string {
       : typeOf(schema.additionalProperties);
     return `{ [name]: ${values} }`;
   }
-  if (Array.isArray(schema.type)) return schema.type.join(" \\| ");
+  if (Array.isArray(schema.type)) return schema.type.join(" | ");
   return schema.type ?? "any";
 }
 

@@ -19,7 +19,7 @@ Deno.test("setupLogging() writes human lines with the stage, and redacts", async
   assert.equal(lines.length, 1);
   assert.match(
     lines[0],
-    /^\d\d:\d\d:\d\d INFO    \[stages\[1\] read\.json\] Read 3 records with key \*\*\*$/,
+    /^\d\d:\d\d:\d\d INFO {4}\[stages\[1\] read\.json\] Read 3 records with key \*\*\*$/,
   );
 });
 

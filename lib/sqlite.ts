@@ -325,3 +325,43 @@ function normalizeStored(value: unknown): unknown {
   if (typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
   return value;
 }
+
+/**
+ * A sink's destination table, opened on first use. In plan mode it opens
+ * read-only and only if the file exists (a plan never creates one); otherwise
+ * it creates the file and lets `ensure` create or extend the table.
+ */
+export class LazyTable {
+  #db: DatabaseSync | null = null;
+  /** Columns the table has (plan mode reads only these). */
+  present: Set<string> = new Set();
+
+  constructor(
+    readonly path: string,
+    readonly table: string,
+    readonly plan: boolean,
+    readonly ensure: (db: DatabaseSync) => void,
+  ) {}
+
+  /** The open database, or null in plan mode when the file does not exist. */
+  open(): DatabaseSync | null {
+    if (this.#db !== null) return this.#db;
+    if (this.plan) {
+      if (!fileExists(this.path)) return null;
+      this.#db = openDatabase(this.path, { create: false, readOnly: true });
+      this.present = new Set(
+        tableExists(this.#db, this.table) ? tableColumns(this.#db, this.table) : [],
+      );
+      return this.#db;
+    }
+    this.#db = openDatabase(this.path, { create: true });
+    this.ensure(this.#db);
+    this.present = new Set(tableColumns(this.#db, this.table));
+    return this.#db;
+  }
+
+  close(): void {
+    this.#db?.close();
+    this.#db = null;
+  }
+}

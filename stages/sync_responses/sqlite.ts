@@ -20,8 +20,7 @@ import {
   columnChanges,
   columnsSchema,
   type DatabaseSync,
-  fileExists,
-  openDatabase,
+  LazyTable,
   quoteIdent,
   rawChanges,
   resolveColumns,
@@ -31,7 +30,6 @@ import {
   type SqlValue,
   type StatementSync,
   tableColumns,
-  tableExists,
   transaction,
 } from "../../lib/sqlite.ts";
 import {
@@ -124,24 +122,13 @@ export const stage = defineStage({
       failedParents: 0,
     };
 
-    let db: DatabaseSync | null = null;
     let select: StatementSync | null = null;
     let upsert: StatementSync | null = null;
-    let present = new Set<string>();
 
-    /** Opens the database on first use; in plan mode only if it exists. */
+    const destination = new LazyTable(path, config.table, plan, ensureTable);
+    /** The destination database, opened on first use (in plan mode only if it exists). */
     function database(): DatabaseSync | null {
-      if (db !== null) return db;
-      if (plan) {
-        if (!fileExists(path)) return null;
-        db = openDatabase(path, { create: false, readOnly: true });
-        present = new Set(tableExists(db, config.table) ? tableColumns(db, config.table) : []);
-        return db;
-      }
-      db = openDatabase(path, { create: true });
-      ensureTable(db);
-      present = new Set(tableColumns(db, config.table));
-      return db;
+      return destination.open();
     }
 
     function ensureTable(db: DatabaseSync): void {
@@ -170,14 +157,16 @@ export const stage = defineStage({
       parent: string,
       child: string,
     ): Record<string, unknown> | undefined {
-      if (!present.has("parent_key") || !present.has("child_key")) return undefined;
+      if (!destination.present.has("parent_key") || !destination.present.has("child_key")) {
+        return undefined;
+      }
       if (select === null) {
         const wanted = [
           "child_key",
           "content_hash",
           ...columns.map((column) => column.name),
           ...(config.raw === null ? [] : [config.raw]),
-        ].filter((name) => present.has(name));
+        ].filter((name) => destination.present.has(name));
         select = db.prepare(
           `SELECT ${
             wanted.map(quoteIdent).join(", ")
@@ -373,8 +362,7 @@ export const stage = defineStage({
         return { ...stats };
       },
       close() {
-        db?.close();
-        db = null;
+        destination.close();
         select = null;
         upsert = null;
       },

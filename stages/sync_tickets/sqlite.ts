@@ -19,8 +19,7 @@ import {
   columnChanges,
   columnsSchema,
   type DatabaseSync,
-  fileExists,
-  openDatabase,
+  LazyTable,
   quoteIdent,
   rawChanges,
   resolveColumns,
@@ -29,7 +28,6 @@ import {
   type SqlValue,
   type StatementSync,
   tableColumns,
-  tableExists,
   transaction,
 } from "../../lib/sqlite.ts";
 import { defineStage, type FieldChange, type SyncResult } from "../../lib/stage.ts";
@@ -73,25 +71,13 @@ export const stage = defineStage({
     const columns = resolveColumns(config.columns, reserved);
     if (config.raw !== null) checkRaw(config.raw, columns);
 
-    let db: DatabaseSync | null = null;
     let select: StatementSync | null = null;
     let upsert: StatementSync | null = null;
-    /** Columns present in the table (plan mode reads only these). */
-    let present = new Set<string>();
 
-    /** Opens the database on first use; in plan mode only if it exists. */
+    const destination = new LazyTable(path, config.table, plan, ensureTable);
+    /** The destination database, opened on first use (in plan mode only if it exists). */
     function database(): DatabaseSync | null {
-      if (db !== null) return db;
-      if (plan) {
-        if (!fileExists(path)) return null;
-        db = openDatabase(path, { create: false, readOnly: true });
-        present = new Set(tableExists(db, config.table) ? tableColumns(db, config.table) : []);
-        return db;
-      }
-      db = openDatabase(path, { create: true });
-      ensureTable(db);
-      present = new Set(tableColumns(db, config.table));
-      return db;
+      return destination.open();
     }
 
     function ensureTable(db: DatabaseSync): void {
@@ -122,14 +108,14 @@ export const stage = defineStage({
 
     /** The destination row of `key` (only the columns the table has), if any. */
     function selectRow(db: DatabaseSync, key: string): Record<string, unknown> | undefined {
-      if (!present.has("key")) return undefined;
+      if (!destination.present.has("key")) return undefined;
       if (select === null) {
         const wanted = [
           "key",
           "content_hash",
           ...columns.map((column) => column.name),
           ...(config.raw === null ? [] : [config.raw]),
-        ].filter((name) => present.has(name));
+        ].filter((name) => destination.present.has(name));
         select = db.prepare(
           `SELECT ${wanted.map(quoteIdent).join(", ")} FROM ${table} WHERE "key" = ?`,
         );
@@ -248,8 +234,7 @@ export const stage = defineStage({
         }
       },
       close() {
-        db?.close();
-        db = null;
+        destination.close();
         select = null;
         upsert = null;
       },

@@ -13,7 +13,6 @@
  * @module
  */
 import { z } from "zod";
-import { mapConcurrent } from "../../lib/concurrency.ts";
 import { ConfigError, errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
@@ -36,8 +35,9 @@ import {
   renderBody,
   renderPath,
   renderQuery,
+  syncConcurrently,
   writeSchema,
-} from "../sync_tickets/http.ts";
+} from "../../lib/http_sink.ts";
 
 /** Counters of the children this sink handled. */
 export interface ResponseStats {
@@ -335,16 +335,8 @@ export const stage = defineStage({
     }
 
     const runtime: HttpResponsesRuntime = {
-      async *sync(results: AsyncIterable<SyncResult>): AsyncGenerator<SyncResult> {
-        let finished = false;
-        try {
-          for await (const result of mapConcurrent(results, config.concurrency, handle)) {
-            if (result !== null) yield result;
-          }
-          finished = true;
-        } finally {
-          if (!finished) halt.stop(new Error("the run stopped"));
-        }
+      sync(results: AsyncIterable<SyncResult>): AsyncIterable<SyncResult> {
+        return syncConcurrently(results, config.concurrency, handle, halt);
       },
       stats(): ResponseStats {
         return { ...stats };

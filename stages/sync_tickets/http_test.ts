@@ -4,7 +4,8 @@ import type { SyncResult } from "../../lib/stage.ts";
 import { collect, createStage, fromArray, item, result, testContext } from "../../tests/harness.ts";
 import { mountBackend } from "../../tests/backend_api.ts";
 import { jsonResponse, StubServer } from "../../tests/stub_server.ts";
-import { fieldChanges, NamedQueue, renderBody, stage } from "./http.ts";
+import { fieldChanges, NamedQueue, renderBody } from "../../lib/http_sink.ts";
+import { stage } from "./http.ts";
 
 const FAST_RETRY = { attempts: 4, initialMs: 1, maxMs: 5 };
 

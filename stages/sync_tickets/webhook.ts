@@ -19,12 +19,18 @@
  * @module
  */
 import { z } from "zod";
-import { mapConcurrent } from "../../lib/concurrency.ts";
 import { errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash } from "../../lib/hash.ts";
 import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
 import { defineStage, type SyncResult } from "../../lib/stage.ts";
-import { clientOptions, Halt, httpSinkOptions, renderBody, renderPath } from "./http.ts";
+import {
+  clientOptions,
+  Halt,
+  httpSinkOptions,
+  renderBody,
+  renderPath,
+  syncConcurrently,
+} from "../../lib/http_sink.ts";
 
 /** Cache namespace of the delivery log. */
 export const DELIVERY_LOG = "webhook.delivered";
@@ -108,17 +114,8 @@ export const stage = defineStage({
     }
 
     return {
-      async *sync(results) {
-        let finished = false;
-        try {
-          for await (const result of mapConcurrent(results, config.concurrency, handle)) {
-            if (result !== null) yield result;
-          }
-          finished = true;
-        } finally {
-          // Upstream failed or the consumer stopped: no request may start after that.
-          if (!finished) halt.stop(new Error("the run stopped"));
-        }
+      sync(results) {
+        return syncConcurrently(results, config.concurrency, handle, halt);
       },
     };
   },

@@ -20,7 +20,7 @@ import { describeValue } from "../../lib/config.ts";
 import { ConfigError } from "../../lib/errors.ts";
 import { getPath, renderTemplate, templateFields } from "../../lib/paths.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
-import { renderBody } from "../sync_tickets/http.ts";
+import { renderBody } from "../../lib/http_sink.ts";
 
 /** The namespace of ticketsync's `{$uuid}` ids (a fixed random UUID). */
 export const ENVELOPE_NAMESPACE = "3c4ad6a1-5e0f-4f33-9c59-0d6c3b7f2e21";

@@ -2,6 +2,12 @@
  * Streaming JSON readers: the elements of an array (at the top level or at a
  * dotted path inside an object), or JSON Lines. Neither holds the document in
  * memory; a 1 GB file streams.
+ *
+ * Why not `@streamparser/json` (the design's suggestion, used at first): it
+ * builds every value token by token in JavaScript, and reading dominated a
+ * no-change re-run (1.4 s of 4 s for 12,000 tickets). Here a byte scanner only
+ * finds where each element starts and ends, and the runtime's native
+ * `JSON.parse` builds it: about 3x faster, with the same positions and errors.
  * @module
  */
 import { splitPath } from "./paths.ts";

@@ -200,9 +200,11 @@ async function runCommand(
     Deno.addSignalListener(name as Deno.Signal, handler);
   }
   const plan = args.command === "plan";
-  const planLines: string[] = [];
+  // Plan lines stream to stdout as records are planned: a million-record plan holds none of them.
   const onResult = plan
-    ? (result: SyncResult) => planLines.push(...planLine(result, args.json))
+    ? (result: SyncResult) => {
+      for (const line of planLine(result, args.json)) out(redactor.redact(line));
+    }
     : undefined;
   try {
     const report = await runPipeline({
@@ -216,7 +218,6 @@ async function runCommand(
       onResult,
       command: ["ticketsync", args.command, ...args.positionals].join(" "),
     });
-    for (const line of planLines) out(redactor.redact(line));
     if (plan && args.json) out(JSON.stringify({ outcomes: report.outcomes, read: report.read }));
     return report.exitCode;
   } finally {

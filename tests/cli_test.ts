@@ -201,3 +201,36 @@ Deno.test("cli: SIGTERM stops after the records in flight, exits 143, and the ne
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: plan prints each create or update with the changed fields, and writes nothing", async () => {
+  const dir = await scratch();
+  try {
+    assert.equal((await runCli(["run", QUICKSTART, "--no-progress"], { cwd: dir })).code, 0);
+    const path = join(dir, "fixtures/texas811/tickets.json");
+    const document = JSON.parse(await Deno.readTextFile(path));
+    document.tickets[0].status = "Open";
+    document.tickets.push({ ...document.tickets[1], ticketNumber: "2599999999" });
+    await Deno.writeTextFile(path, JSON.stringify(document));
+    const before = await Deno.readFile(join(dir, "data/quickstart.db"));
+    const plan = await runCli(["plan", QUICKSTART, "--no-progress"], { cwd: dir });
+    assert.equal(plan.code, 0, plan.stderr);
+    const lines = plan.stdout.trim().split("\n");
+    assert.deepEqual(lines.slice(0, 3), [
+      `update  ${document.tickets[0].ticketNumber}`,
+      '          status: "expired" → "open"',
+      "create  2599999999",
+    ]);
+    // The new ticket's responses are listed as what would be created.
+    assert.equal(lines.length, 3 + document.tickets[1].responses.length);
+    for (const line of lines.slice(3)) {
+      assert.match(line, /^ {10}responses\["[A-Z]+@.+"\]: null → \{/);
+    }
+    assert.deepEqual(
+      await Deno.readFile(join(dir, "data/quickstart.db")),
+      before,
+      "plan wrote nothing",
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

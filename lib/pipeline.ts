@@ -119,8 +119,15 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     });
 
     // Create every stage before reading anything: config mistakes found in
-    // `create` stop the run while nothing is touched.
-    for (const entry of config.stages) {
+    // `create` stop the run while nothing is touched. Sinks come last (in
+    // their order), because a sink's create may prepare its destination
+    // (e.g. create a table); every other stage has accepted its config by then.
+    const isSink = (entry: StageEntry) => entry.definition.kind.startsWith("sync-");
+    const creationOrder = [
+      ...config.stages.filter((entry) => !isSink(entry)),
+      ...config.stages.filter(isSink),
+    ];
+    for (const entry of creationOrder) {
       const ctx = stageContext(
         entry,
         store,

@@ -5,7 +5,7 @@
  * before they are sent, so one bad value fails one record, not a batch.
  * @module
  */
-import postgres from "postgres";
+import type postgres from "postgres";
 import { ConfigError, MissingError, RemoteError } from "./errors.ts";
 
 /** A postgres.js client. */
@@ -43,11 +43,13 @@ export interface ConnectOptions {
 /**
  * A postgres.js client for `url`: notices silenced, a small pool, prepared
  * statements, a connect timeout. Connects lazily; use {@linkcode openDatabase}
- * to fail early with a plain error.
+ * to fail early with a plain error. postgres.js itself is loaded on first use,
+ * so a pipeline without a PostgreSQL stage never pays for it at start-up.
  */
-export function connect(url: string, opts: ConnectOptions = {}): Sql {
+export async function connect(url: string, opts: ConnectOptions = {}): Promise<Sql> {
+  const { default: postgresJs } = await import("postgres");
   try {
-    return postgres(url, {
+    return postgresJs(url, {
       max: opts.max ?? 4,
       prepare: true,
       connect_timeout: opts.connectTimeout ?? 10,
@@ -68,7 +70,7 @@ export function connect(url: string, opts: ConnectOptions = {}): Sql {
  * Messages name the URL with its password redacted.
  */
 export async function openDatabase(url: string, opts: ConnectOptions = {}): Promise<Sql> {
-  const sql = connect(url, opts);
+  const sql = await connect(url, opts);
   try {
     await sql`select 1`;
     return sql;

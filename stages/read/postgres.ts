@@ -107,7 +107,7 @@ export const stage = defineStage({
 
     /** Connects (failing early with a plain error), then opens the read-only transaction. */
     async function open(): Promise<postgres.ReservedSql> {
-      const client = connect(config.url, { max: 1 });
+      const client = await connect(config.url, { max: 1 });
       sql = client;
       jsonFriendlyParsers(client, config.numeric);
       try {

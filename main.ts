@@ -9,7 +9,7 @@ import { getLogger } from "@logtape/logtape";
 import { resolve } from "node:path";
 import denoJson from "./deno.json" with { type: "json" };
 import { parseCommandLine, type ParsedArgs } from "./lib/args.ts";
-import { loadConfig, type LoadedConfig, loadEnvironment, type Param } from "./lib/config.ts";
+import { loadConfig, type LoadedConfig, loadEnvironment } from "./lib/config.ts";
 import { configJsonSchema, renderStageDocs } from "./lib/docs.ts";
 import {
   ConfigError,
@@ -104,7 +104,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         registry,
         env,
         vars: args.vars,
-        paramArgs: withPlaceholders(configPath, {}),
+        placeholders: true,
       }).catch(() => null);
       out(parameterHelp(configPath, config));
       return ExitCode.Ok;
@@ -114,7 +114,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       registry,
       env,
       vars: args.vars,
-      paramArgs: validating ? withPlaceholders(configPath, args.params) : args.params,
+      paramArgs: args.params,
+      placeholders: validating,
     });
     redactor.add(config.secrets);
 
@@ -148,29 +149,6 @@ export async function main(argv: readonly string[]): Promise<number> {
     });
     return ExitCode.Remote;
   }
-}
-
-/** For `validate`: required parameters not given get a typed placeholder, so the rest can be checked. */
-function withPlaceholders(configPath: string, given: Record<string, string | boolean>) {
-  const params: Record<string, string | boolean> = { ...given };
-  try {
-    const raw = JSON.parse(Deno.readTextFileSync(configPath)) as { params?: Record<string, Param> };
-    const samples = {
-      string: "example",
-      integer: "1",
-      number: "1",
-      boolean: "true",
-      date: "2026-01-01",
-    };
-    for (const [name, param] of Object.entries(raw.params ?? {})) {
-      if (params[name] === undefined && param?.required) {
-        params[name] = samples[param.type ?? "string"] ?? "example";
-      }
-    }
-  } catch {
-    // loadConfig reports an unreadable config properly.
-  }
-  return params;
 }
 
 async function runCommand(

@@ -96,6 +96,12 @@ export interface LoadOptions {
   vars?: Record<string, string>;
   /** Raw `--name value` options meant for declared parameters. */
   paramArgs?: Record<string, string | boolean>;
+  /**
+   * Fill required parameters that were not given with a typed placeholder
+   * (for `validate` and `run CONFIG --help`, which check a config without a
+   * real tenant or date).
+   */
+  placeholders?: boolean;
   env?: Record<string, string>;
   cwd?: string;
 }
@@ -131,7 +137,7 @@ export function parseConfig(text: string, path: string, options: LoadOptions): L
   );
   const params: Record<string, Param> = declared.success ? declared.data : {};
   const vars: Record<string, unknown> = {
-    ...resolveParams(params, options.paramArgs ?? {}, problems),
+    ...resolveParams(params, options.paramArgs ?? {}, problems, options.placeholders ?? false),
     ...options.vars,
   };
 
@@ -341,10 +347,20 @@ function splitDefault(name: string): [string, string | undefined] {
 }
 
 /** Checks `--name value` options against the declared parameters; returns typed values by name. */
+/** A valid value of each parameter type, for checking a config without real parameters. */
+const PLACEHOLDER_VALUES: Record<Param["type"], unknown> = {
+  string: "example",
+  integer: 1,
+  number: 1,
+  boolean: true,
+  date: "2026-01-01",
+};
+
 function resolveParams(
   params: Record<string, Param>,
   args: Record<string, string | boolean>,
   problems: string[],
+  placeholders: boolean,
 ): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const name of Object.keys(args)) {
@@ -362,6 +378,7 @@ function resolveParams(
     const given = args[name];
     if (given === undefined) {
       if (param.default !== undefined) out[name] = param.default;
+      else if (param.required && placeholders) out[name] = PLACEHOLDER_VALUES[param.type];
       else if (param.required) {
         problems.push(
           `--${name}: required parameter is missing${

@@ -178,6 +178,14 @@ Deno.test("parseConfig() checks parameters: required, typed, unknown", () => {
     paramArgs: { "tenant-id": "acme" },
   });
   assert.deepEqual(loaded.vars, { "tenant-id": "acme", days: 90 });
+
+  // validate / --help: a required parameter not given gets a typed placeholder instead of an error.
+  const checked = parseConfig(text, "p.json", {
+    registry,
+    env: { SINK_URL: "u" },
+    placeholders: true,
+  });
+  assert.deepEqual(checked.vars, { "tenant-id": "example", days: 90 });
 });
 
 Deno.test("parseDotenv() reads quotes, export and comments", () => {

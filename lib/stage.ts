@@ -184,6 +184,24 @@ export interface SyncRuntime {
   abort?(): Promise<void> | void;
 }
 
+/** Counters of a sync-responses sink: the children of the records it handled. */
+export interface ChildStats {
+  /** Parents whose children were looked at. */
+  parents: number;
+  /** Children seen in those parents. */
+  children: number;
+  created: number;
+  updated: number;
+  unchanged: number;
+  /** Parents that failed because of a child. */
+  failedParents: number;
+}
+
+/** A sync-responses sink that also reports its child counters. */
+export interface ChildSyncRuntime extends SyncRuntime {
+  stats(): ChildStats;
+}
+
 /** The finished run as report stages see it. */
 export interface RunReport {
   pipeline: string;

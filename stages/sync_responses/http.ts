@@ -18,10 +18,11 @@ import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
 import {
+  type ChildStats,
+  type ChildSyncRuntime,
   defineStage,
   type FieldChange,
   type SyncResult,
-  type SyncRuntime,
 } from "../../lib/stage.ts";
 import {
   clientOptions,
@@ -38,24 +39,6 @@ import {
   syncConcurrently,
   writeSchema,
 } from "../../lib/http_sink.ts";
-
-/** Counters of the children this sink handled. */
-export interface ResponseStats {
-  /** Parents whose children were looked at. */
-  parents: number;
-  /** Children seen in those parents. */
-  children: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  /** Parents that failed because of a child. */
-  failedParents: number;
-}
-
-/** The runtime: a sink that also reports its child counters. */
-export interface HttpResponsesRuntime extends SyncRuntime {
-  stats(): ResponseStats;
-}
 
 /** One child of the record, ready to compare and send. */
 interface Child {
@@ -116,7 +99,7 @@ export const stage = defineStage({
       );
     }
     const halt = new Halt();
-    const stats: ResponseStats = {
+    const stats: ChildStats = {
       parents: 0,
       children: 0,
       created: 0,
@@ -334,11 +317,11 @@ export const stage = defineStage({
       return result;
     }
 
-    const runtime: HttpResponsesRuntime = {
+    const runtime: ChildSyncRuntime = {
       sync(results: AsyncIterable<SyncResult>): AsyncIterable<SyncResult> {
         return syncConcurrently(results, config.concurrency, handle, halt);
       },
-      stats(): ResponseStats {
+      stats(): ChildStats {
         return { ...stats };
       },
     };

@@ -4,7 +4,8 @@ import type { Outcome, SyncResult } from "../../lib/stage.ts";
 import { collect, createStage, fromArray, item, result, testContext } from "../../tests/harness.ts";
 import { type Backend, mountBackend } from "../../tests/backend_api.ts";
 import { StubServer } from "../../tests/stub_server.ts";
-import { type HttpResponsesRuntime, stage } from "./http.ts";
+import type { ChildSyncRuntime } from "../../lib/stage.ts";
+import { stage } from "./http.ts";
 
 const CONFIG = {
   retry: { attempts: 3, initialMs: 1, maxMs: 5 },
@@ -34,13 +35,13 @@ async function sync(
   url: string,
   results: SyncResult[],
   options: { mode?: "run" | "plan"; full?: boolean; extra?: Record<string, unknown> } = {},
-): Promise<{ out: Record<string, SyncResult>; sink: HttpResponsesRuntime }> {
+): Promise<{ out: Record<string, SyncResult>; sink: ChildSyncRuntime }> {
   const { ctx } = testContext({ options: { mode: options.mode ?? "run", full: options.full } });
   const sink = await createStage(stage, { baseUrl: url, ...CONFIG, ...options.extra }, ctx);
   const list = await collect(sink.sync(fromArray(results)));
   return {
     out: Object.fromEntries(list.map((r) => [r.item.key, r])),
-    sink: sink as HttpResponsesRuntime,
+    sink: sink as ChildSyncRuntime,
   };
 }
 

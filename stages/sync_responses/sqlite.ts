@@ -33,10 +33,11 @@ import {
   transaction,
 } from "../../lib/sqlite.ts";
 import {
+  type ChildStats,
+  type ChildSyncRuntime,
   defineStage,
   type FieldChange,
   type SyncResult,
-  type SyncRuntime,
 } from "../../lib/stage.ts";
 
 const MANAGED = [
@@ -46,24 +47,6 @@ const MANAGED = [
   "first_synced_at",
   "synced_at",
 ] as const;
-
-/** Counters of the children this sink handled. */
-export interface ResponseStats {
-  /** Parents whose children were looked at. */
-  parents: number;
-  /** Children seen in those parents. */
-  children: number;
-  created: number;
-  updated: number;
-  unchanged: number;
-  /** Parents that failed because of a child. */
-  failedParents: number;
-}
-
-/** The runtime: a sink that also reports its child counters. */
-export interface ResponsesRuntime extends SyncRuntime {
-  stats(): ResponseStats;
-}
 
 /** One child ready to be compared and written. */
 interface Child {
@@ -113,7 +96,7 @@ export const stage = defineStage({
       config.raw === null ? [...MANAGED] : [...MANAGED, config.raw],
     );
     if (config.raw !== null) checkRaw(config.raw, columns);
-    const stats: ResponseStats = {
+    const stats: ChildStats = {
       parents: 0,
       children: 0,
       created: 0,
@@ -350,7 +333,7 @@ export const stage = defineStage({
       }
     }
 
-    const runtime: ResponsesRuntime = {
+    const runtime: ChildSyncRuntime = {
       async *sync(results: AsyncIterable<SyncResult>): AsyncGenerator<SyncResult> {
         for await (const batch of batches(results, config.batchSize)) {
           handleBatch(batch);
@@ -358,7 +341,7 @@ export const stage = defineStage({
         }
       },
       /** Counters of the children handled so far. */
-      stats(): ResponseStats {
+      stats(): ChildStats {
         return { ...stats };
       },
       close() {

@@ -11,7 +11,8 @@ import {
   result,
   testContext,
 } from "../../tests/harness.ts";
-import { type ResponsesRuntime, stage } from "./sqlite.ts";
+import type { ChildSyncRuntime } from "../../lib/stage.ts";
+import { stage } from "./sqlite.ts";
 
 const CONFIG = {
   path: "texas811.db",
@@ -43,7 +44,7 @@ interface Harness {
     results: SyncResult[],
     options?: Partial<RunOptions>,
     config?: Record<string, unknown>,
-  ): Promise<{ out: SyncResult[]; runtime: ResponsesRuntime }>;
+  ): Promise<{ out: SyncResult[]; runtime: ChildSyncRuntime }>;
   rows(): Record<string, unknown>[];
 }
 
@@ -55,7 +56,7 @@ async function harness(): Promise<Harness> {
     clock,
     async sync(results, options = {}, config = CONFIG) {
       const { ctx } = testContext({ cwd: dir, clock, options });
-      const runtime = await createStage(stage, config, ctx) as ResponsesRuntime;
+      const runtime = await createStage(stage, config, ctx) as ChildSyncRuntime;
       try {
         return { out: await collect(runtime.sync(fromArray(results))), runtime };
       } finally {

@@ -339,11 +339,6 @@ export class StateStore implements StageState {
     });
   }
 
-  /** Forgets every record's hash, so the next run rewrites all (like `--full`). */
-  forgetHashes(): number {
-    return Number(this.#stmt("UPDATE records SET hash = NULL").run().changes);
-  }
-
   // ---- dead letters ----
 
   /** Stores a dead letter at once (reopens/updates the open one for the same key). */

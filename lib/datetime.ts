@@ -128,8 +128,11 @@ function escapeRegex(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
 }
 
+const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
 function daysInMonth(year: number, month: number): number {
-  return new Date(Date.UTC(year, month, 0)).getUTCDate();
+  if (month !== 2) return MONTH_DAYS[month - 1];
+  return (year % 4 === 0 && year % 100 !== 0) || year % 400 === 0 ? 29 : 28;
 }
 
 /** Checks that `zone` is a time zone Temporal knows; throws `Error` otherwise. */
@@ -167,16 +170,41 @@ export function checkDateFormat(format: string): void {
 export type DateParser = (value: string | number) => Temporal.Instant;
 
 /**
+ * A parse function to epoch milliseconds. Patterns and epochs are exact; an
+ * `iso` value with digits below the millisecond is rounded down to one.
+ */
+export type EpochMsParser = (value: string | number) => number;
+
+/**
  * Returns a parser for `format` in `zone`, validating both now (throws `Error`
  * with a plain message) so a hot loop pays only for matching.
  */
 export function dateParser(options: ParseDateTimeOptions): DateParser {
   const { format, zone } = options;
+  if (format === "iso") {
+    if (zone !== undefined) checkZone(zone);
+    return function parseIso(value) {
+      return parseIsoValue(value, zone);
+    };
+  }
+  const toMs = epochMsParser(options);
+  return function parseToInstant(value) {
+    return Temporal.Instant.fromEpochMilliseconds(toMs(value));
+  };
+}
+
+/**
+ * Like {@linkcode dateParser}, to epoch milliseconds: no Temporal object per
+ * value on the common paths (a pattern in an hour without a clock change, a
+ * canonical UTC ISO string), which is most of the cost of a date column.
+ */
+export function epochMsParser(options: ParseDateTimeOptions): EpochMsParser {
+  const { format, zone } = options;
   if (zone !== undefined) checkZone(zone);
   switch (format) {
     case "iso":
-      return function parseIso(value) {
-        return parseIsoValue(value, zone);
+      return function parseIsoMs(value) {
+        return parseIsoUtcFast(value) ?? parseIsoValue(value, zone).epochMilliseconds;
       };
     case "epoch-ms":
       return function parseEpochMs(value) {
@@ -223,7 +251,7 @@ function parsePattern(
   compiled: CompiledPattern,
   value: string | number,
   zone: string,
-): Temporal.Instant {
+): number {
   const text = String(value).trim();
   const expected = () =>
     `expected a date like ${JSON.stringify(compiled.pattern)}, got ${JSON.stringify(text)}`;
@@ -266,12 +294,11 @@ function parsePattern(
   if (second > 59) outOfRange(`second ${second} is out of range 0-59`);
   const offsetMs = hourOffsetMs(year, month, day, hour, zone);
   if (offsetMs !== null) {
-    const wallMs = Date.UTC(year, month - 1, day, hour, minute, second, millisecond);
-    return Temporal.Instant.fromEpochMilliseconds(wallMs - offsetMs);
+    return Date.UTC(year, month - 1, day, hour, minute, second, millisecond) - offsetMs;
   }
   return new Temporal.PlainDateTime(year, month, day, hour, minute, second, millisecond)
     .toZonedDateTime(zone, { disambiguation: "compatible" })
-    .toInstant();
+    .epochMilliseconds;
 }
 
 /**
@@ -350,9 +377,37 @@ function parseIsoValue(value: string | number, zone: string | undefined): Tempor
   return local.toZonedDateTime(zone, { disambiguation: "compatible" }).toInstant();
 }
 
+/** `2025-09-03T19:15:00Z` or with up to three fraction digits: what iso-utc output looks like. */
+const ISO_UTC = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,3}))?Z$/;
+
+/**
+ * Epoch milliseconds of a canonical UTC ISO string, or `undefined` for
+ * anything else (left to Temporal, which also owns the error messages).
+ */
+function parseIsoUtcFast(value: string | number): number | undefined {
+  if (typeof value !== "string") return undefined;
+  const match = ISO_UTC.exec(value);
+  if (!match) return undefined;
+  const year = Number(match[1]);
+  const month = Number(match[2]);
+  const day = Number(match[3]);
+  const hour = Number(match[4]);
+  const minute = Number(match[5]);
+  const second = Number(match[6]);
+  // Years below 1000 (Date.UTC reads 0-99 as 19xx) and leap seconds go to Temporal.
+  if (
+    year < 1000 || month < 1 || month > 12 || day < 1 || day > daysInMonth(year, month) ||
+    hour > 23 || minute > 59 || second > 59
+  ) {
+    return undefined;
+  }
+  const fraction = match[7] === undefined ? 0 : Number(match[7].padEnd(3, "0"));
+  return Date.UTC(year, month - 1, day, hour, minute, second, fraction);
+}
+
 const NUMERIC = /^-?\d+(\.\d+)?$/;
 
-function parseEpoch(value: string | number, scale: number, name: string): Temporal.Instant {
+function parseEpoch(value: string | number, scale: number, name: string): number {
   const number = typeof value === "number"
     ? value
     : NUMERIC.test(value.trim())
@@ -362,11 +417,12 @@ function parseEpoch(value: string | number, scale: number, name: string): Tempor
   if (!Number.isFinite(ms) || (scale === 1 && !Number.isInteger(ms))) {
     throw new Error(`expected ${name}, got ${JSON.stringify(value)}`);
   }
-  try {
-    return Temporal.Instant.fromEpochMilliseconds(Math.round(ms));
-  } catch {
+  const rounded = Math.round(ms);
+  // Temporal's range: 10^8 days either side of the epoch.
+  if (Math.abs(rounded) > 8.64e15) {
     throw new Error(`expected ${name}, got ${JSON.stringify(value)}: out of range`);
   }
+  return rounded;
 }
 
 /**
@@ -398,6 +454,27 @@ export function formatInstant(
     case "iso-offset":
       return instant.toZonedDateTimeISO(options.zone ?? "UTC").toString({ timeZoneName: "never" });
   }
+}
+
+/** The earliest and latest instants `Date` renders with a four-digit year. */
+const FOUR_DIGIT_YEARS = [Date.UTC(1000, 0, 1), Date.UTC(10000, 0, 1)];
+
+/**
+ * {@linkcode formatInstant} of epoch milliseconds, without a Temporal object
+ * for `iso-utc` (years 1000-9999) and `epoch-ms`; the output is the same.
+ */
+export function formatEpochMs(ms: number, options: FormatInstantOptions): string | number {
+  if (options.style === "epoch-ms") return ms;
+  if (options.style === "iso-utc" && ms >= FOUR_DIGIT_YEARS[0] && ms < FOUR_DIGIT_YEARS[1]) {
+    // Temporal writes only the fraction digits it needs: .5Z, .12Z, none for whole seconds.
+    const text = new Date(ms).toISOString();
+    const fraction = ms - Math.floor(ms / 1000) * 1000;
+    if (fraction === 0) return `${text.slice(0, 19)}Z`;
+    if (fraction % 100 === 0) return `${text.slice(0, 21)}Z`;
+    if (fraction % 10 === 0) return `${text.slice(0, 22)}Z`;
+    return text;
+  }
+  return formatInstant(Temporal.Instant.fromEpochMilliseconds(ms), options);
 }
 
 /** An input date format: a pattern like `MM/dd/yyyy hh:mm a`, or `iso`, `epoch-ms`, `epoch-s`. */

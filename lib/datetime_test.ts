@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import {
   dateFormatSchema,
   dateParser,
+  epochMsParser,
+  formatEpochMs,
   formatInstant,
   isLocalFormat,
   parseDateTime,
@@ -232,4 +234,68 @@ Deno.test("dateParser() places wall times exactly as Temporal does around every 
       }
     }
   }
+});
+
+Deno.test("formatEpochMs() writes what formatInstant() writes, fractions and edge years included", () => {
+  const samples = [
+    0,
+    1,
+    10,
+    100,
+    120,
+    123,
+    500,
+    -1,
+    -1_000,
+    Date.UTC(1000, 0, 1),
+    Date.UTC(1000, 0, 1) - 1,
+    Date.UTC(9999, 11, 31, 23, 59, 59, 999),
+    Date.UTC(10000, 0, 1),
+    Date.UTC(-5, 0, 1),
+    8.64e15,
+    -8.64e15,
+  ];
+  // A deterministic spread of instants with every kind of millisecond part.
+  for (let i = 0; i < 2000; i++) samples.push(Math.round(Math.sin(i + 1) * 4e13) + (i % 1000));
+  for (const ms of samples) {
+    const instant = Temporal.Instant.fromEpochMilliseconds(ms);
+    for (const style of ["iso-utc", "epoch-ms", "iso-offset"] as const) {
+      const options = { style, zone: "Africa/Nairobi" };
+      assert.equal(formatEpochMs(ms, options), formatInstant(instant, options), `${ms} ${style}`);
+    }
+  }
+});
+
+Deno.test("epochMsParser() iso reads canonical UTC text as Temporal does and rejects what it rejects", () => {
+  const parse = epochMsParser({ format: "iso" });
+  for (
+    const text of [
+      "2025-09-03T19:15:00Z",
+      "2025-09-03T19:15:00.5Z",
+      "2025-09-03T19:15:00.123Z",
+      "2024-02-29T23:59:59.999Z",
+      "2025-09-03T19:15:00.123456Z",
+      "2025-09-03t19:15:00z",
+      "2025-09-03T22:15:00+03:00",
+      "0099-01-01T00:00:00Z",
+      "2016-12-31T23:59:60Z",
+    ]
+  ) {
+    assert.equal(parse(text), Temporal.Instant.from(text).epochMilliseconds, text);
+  }
+  for (const text of ["2025-02-29T00:00:00Z", "2025-13-01T00:00:00Z", "2025-09-03T24:00:00Z"]) {
+    assert.throws(() => Temporal.Instant.from(text), RangeError, text);
+    assert.throws(() => parse(text), /expected an ISO 8601 date/, text);
+  }
+});
+
+Deno.test("epochMsParser() patterns and epochs give the milliseconds of dateParser()'s instant", () => {
+  const nairobi = { format: "yyyy-MM-dd HH:mm:ss", zone: "Africa/Nairobi" };
+  assert.equal(
+    epochMsParser(nairobi)("2026-06-15 17:00:00"),
+    Temporal.Instant.from("2026-06-15T14:00:00Z").epochMilliseconds,
+  );
+  assert.equal(epochMsParser({ format: "epoch-s" })("1700000000"), 1_700_000_000_000);
+  assert.throws(() => epochMsParser({ format: "epoch-ms" })("9000000000000000"), /out of range/);
+  assert.throws(() => epochMsParser(nairobi)("2026-02-30 10:00:00"), /day 30 is out of range 1-28/);
 });

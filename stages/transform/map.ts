@@ -21,8 +21,9 @@ import { z } from "zod";
 import { describeValue, formatPath } from "../../lib/config.ts";
 import {
   dateFormatSchema,
-  type DateParser,
-  dateParser,
+  type EpochMsParser,
+  epochMsParser,
+  formatEpochMs,
   formatInstant,
   type InstantStyle,
   instantStyleSchema,
@@ -164,23 +165,26 @@ function toJson(value: unknown): unknown {
 }
 
 /** A date conversion: accepts text, numbers, Date and Temporal instants; writes `output`. */
-function dateConverter(parse: DateParser, style: InstantStyle, zone: string | undefined) {
+function dateConverter(parse: EpochMsParser, style: InstantStyle, zone: string | undefined) {
+  const options = { style, zone };
   return function toDate(value: unknown): unknown {
-    let instant: Temporal.Instant;
-    if (value instanceof Temporal.Instant) instant = value;
-    else if (value instanceof Temporal.ZonedDateTime) instant = value.toInstant();
-    else if (value instanceof Date && !Number.isNaN(value.getTime())) {
-      instant = Temporal.Instant.fromEpochMilliseconds(value.getTime());
-    } else if (typeof value === "string" || typeof value === "number") {
+    let ms: number;
+    if (typeof value === "string" || typeof value === "number") {
       try {
-        instant = parse(value);
+        ms = parse(value);
       } catch (error) {
         throw new ConvertError(errorMessage(error));
       }
+    } else if (value instanceof Temporal.Instant) {
+      return formatInstant(value, options);
+    } else if (value instanceof Temporal.ZonedDateTime) {
+      return formatInstant(value.toInstant(), options);
+    } else if (value instanceof Date && !Number.isNaN(value.getTime())) {
+      ms = value.getTime();
     } else {
       throw new ConvertError(`expected a date, got ${describeValue(value)}`);
     }
-    return formatInstant(instant, { style, zone });
+    return formatEpochMs(ms, options);
   };
 }
 
@@ -277,7 +281,7 @@ function compileField(
         problem(`"output": "iso-offset" needs a "zone"`);
       } else {
         try {
-          convert = dateConverter(dateParser({ format, zone: spec.zone }), style, spec.zone);
+          convert = dateConverter(epochMsParser({ format, zone: spec.zone }), style, spec.zone);
         } catch (error) {
           problem(errorMessage(error));
         }

@@ -14,7 +14,7 @@
  * @module
  */
 import { z } from "zod";
-import { type DateParser, dateParser, zoneSchema } from "../../lib/datetime.ts";
+import { epochMsParser, zoneSchema } from "../../lib/datetime.ts";
 import { ConfigError, errorMessage } from "../../lib/errors.ts";
 import { isEmptyValue } from "../../lib/predicate.ts";
 import { getPath } from "../../lib/paths.ts";
@@ -65,7 +65,7 @@ const configSchema = z.object({
 const HOUR_MS = 3_600_000;
 
 /** The start instant of a ticket and the field it came from, or why there is none. */
-type Start = { instant: Temporal.Instant; field: string } | { reason: string };
+type Start = { startMs: number; field: string } | { reason: string };
 
 /** The stage definition. */
 export const stage = defineStage({
@@ -80,7 +80,7 @@ export const stage = defineStage({
       );
     }
     const closedValues = new Set(config.closedWhen.in.map((v) => v.trim().toLowerCase()));
-    const parseIso: DateParser = dateParser({ format: "iso", zone: config.zone });
+    const parseIsoMs = epochMsParser({ format: "iso", zone: config.zone });
     const breachedMs = config.breachedAfterHours * HOUR_MS;
     const atRiskMs = config.atRiskAfterHours * HOUR_MS;
 
@@ -90,11 +90,11 @@ export const stage = defineStage({
       return closedValues.has(String(status).trim().toLowerCase());
     }
 
-    function toInstant(value: unknown): Temporal.Instant {
-      if (value instanceof Temporal.Instant) return value;
-      if (value instanceof Temporal.ZonedDateTime) return value.toInstant();
-      if (value instanceof Date) return Temporal.Instant.fromEpochMilliseconds(value.getTime());
-      if (typeof value === "string") return parseIso(value);
+    function toEpochMs(value: unknown): number {
+      if (typeof value === "string") return parseIsoMs(value);
+      if (value instanceof Temporal.Instant) return value.epochMilliseconds;
+      if (value instanceof Temporal.ZonedDateTime) return value.epochMilliseconds;
+      if (value instanceof Date) return value.getTime();
       throw new Error(`expected an ISO instant, got ${JSON.stringify(value)}`);
     }
 
@@ -104,7 +104,7 @@ export const stage = defineStage({
         const value = getPath(data, name);
         if (isEmptyValue(value)) continue;
         try {
-          return { instant: toInstant(value), field: name };
+          return { startMs: toEpochMs(value), field: name };
         } catch (error) {
           problems.push(`${name}: ${errorMessage(error)}`);
         }
@@ -114,8 +114,8 @@ export const stage = defineStage({
       };
     }
 
-    function openState(start: Temporal.Instant): string {
-      const ageMs = ctx.clock.now().epochMilliseconds - start.epochMilliseconds;
+    function openState(startMs: number): string {
+      const ageMs = ctx.clock.now().epochMilliseconds - startMs;
       if (ageMs >= breachedMs) return config.labels.breached;
       if (ageMs >= atRiskMs) return config.labels.atRisk;
       return config.labels.within;
@@ -129,8 +129,8 @@ export const stage = defineStage({
         data[config.basisField] = config.sourceField;
       } else {
         const start = findStart(item.data);
-        if ("instant" in start) {
-          data[config.output] = openState(start.instant);
+        if ("startMs" in start) {
+          data[config.output] = openState(start.startMs);
           data[config.basisField] = start.field;
         } else {
           data[config.output] = null;

@@ -8,3 +8,25 @@ Deno.test("contentHash() ignores key order but not values or array order", () =>
   assert.equal(stableStringify({ b: undefined, a: null }), '{"a":null}');
   assert.match(contentHash({}), /^[0-9a-f]{32}$/);
 });
+
+Deno.test("stableStringify() sorts keys at every level, in arrays too, and writes toJSON values", () => {
+  const when = new Date(Date.UTC(2025, 0, 2));
+  const value = {
+    z: [{ y: 1, b: { d: 1, c: 2 } }, "s", null],
+    a: { when, instant: Temporal.Instant.from("2025-01-02T00:00:00Z"), e: undefined },
+    m: 1,
+  };
+  assert.equal(
+    stableStringify(value),
+    '{"a":{"instant":"2025-01-02T00:00:00Z","when":"2025-01-02T00:00:00.000Z"},"m":1,' +
+      '"z":[{"b":{"c":2,"d":1},"y":1},"s",null]}',
+  );
+  assert.equal(stableStringify([{ b: 1, a: 2 }]), '[{"a":2,"b":1}]');
+  assert.equal(stableStringify("text"), '"text"');
+  assert.equal(stableStringify(when), '"2025-01-02T00:00:00.000Z"');
+  // Flat records in one key order, then another: the cached order is not reused wrongly.
+  assert.equal(stableStringify({ b: 1, a: 2 }), '{"a":2,"b":1}');
+  assert.equal(stableStringify({ b: 1, a: 2 }), '{"a":2,"b":1}');
+  assert.equal(stableStringify({ b: 1, c: 2 }), '{"b":1,"c":2}');
+  assert.equal(stableStringify({ a: 1, b: 2, c: 3 }), '{"a":1,"b":2,"c":3}');
+});

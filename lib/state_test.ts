@@ -105,6 +105,51 @@ Deno.test("StateStore resolves a dead letter by origin when the record now has a
   });
 });
 
+Deno.test("StateStore.commitResults() stores a mixed batch; unchanged keeps the synced time", async () => {
+  await withStore((_, path) => {
+    let tick = 0;
+    const store = StateStore.open(path, {
+      now: () => new Date(Date.UTC(2026, 0, 1, 0, tick++)).toISOString(),
+    });
+    const at = (n: number) => ({ source: "in.csv", position: `line ${n}` });
+    const many = Array.from({ length: 700 }, (_, i) => ({
+      key: `K${i}`,
+      hash: `h${i}`,
+      outcome: "created" as const,
+      runId: "run1",
+      origin: at(i),
+    }));
+    store.commitResults(many);
+    assert.equal(store.countRecords(), 700);
+    const firstSync = store.getRecord("K1")!.syncedAt;
+    assert.ok(firstSync);
+    store.commitResults([
+      { key: "K1", hash: "h1", outcome: "unchanged", runId: "run2", origin: at(1) },
+      { key: "K2", hash: "h2b", outcome: "updated", remoteId: "r2", runId: "run2", origin: at(2) },
+      { key: "K3", hash: "h3b", outcome: "failed", error: "bad", runId: "run2", origin: at(3) },
+      {
+        key: "K4",
+        hash: "h4",
+        outcome: "skipped",
+        error: "not ours",
+        runId: "run2",
+        origin: at(4),
+      },
+    ]);
+    assert.equal(store.getRecord("K1")!.lastOutcome, "unchanged");
+    assert.equal(store.getRecord("K1")!.syncedAt, firstSync);
+    assert.deepEqual(
+      [store.getRecord("K2")!.hash, store.getRecord("K2")!.remoteId],
+      ["h2b", "r2"],
+    );
+    assert.equal(store.getRecord("K3")!.hash, "h3");
+    assert.equal(store.getRecord("K4")!.lastOutcome, "skipped");
+    assert.notEqual(store.getRecord("K2")!.syncedAt, firstSync);
+    assert.equal(store.countOpenDeadLetters(), 1);
+    store.close();
+  });
+});
+
 Deno.test("StateStore cursors, cache and runs persist across reopen", async () => {
   await withStore((store, path) => {
     store.setCursor("snapshot.etag", '"abc"');

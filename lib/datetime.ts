@@ -62,7 +62,30 @@ interface CompiledPattern {
   pattern: string;
   regex: RegExp;
   units: (Unit | "meridiem")[];
+  /** For a pattern of fixed-width numbers and literals: where each number is. */
+  fixed: FixedLayout | null;
 }
+
+/** Positions in text of a fixed-width pattern like `yyyy-MM-dd HH:mm:ss`. */
+interface FixedLayout {
+  length: number;
+  /** Unit index (see FIELD), start and width of each number. */
+  numbers: [number, number, number][];
+  /** Position and char code of each literal; -1 for a whitespace position. */
+  literals: [number, number][];
+}
+
+/** Slots of a parsed date's fields, in the order the scratch array holds them. */
+const FIELD: Partial<Record<Unit, number>> = {
+  year: 0,
+  month: 1,
+  day: 2,
+  hour: 3,
+  minute: 4,
+  second: 5,
+  millisecond: 6,
+};
+const FIXED_WIDTH: Record<string, number> = { yyyy: 4, MM: 2, dd: 2, HH: 2, mm: 2, ss: 2, SSS: 3 };
 
 const patternCache = new Map<string, CompiledPattern>();
 
@@ -75,6 +98,7 @@ function compilePattern(pattern: string): CompiledPattern {
   };
   let source = "";
   const units: (Unit | "meridiem")[] = [];
+  let fixed: FixedLayout | null = { length: 0, numbers: [], literals: [] };
   let index = 0;
   while (index < pattern.length) {
     const char = pattern[index];
@@ -84,6 +108,9 @@ function compilePattern(pattern: string): CompiledPattern {
       if (end === -1) fail("unterminated quote");
       const text = end === index + 1 ? "'" : pattern.slice(index + 1, end);
       source += escapeRegex(text);
+      if (fixed) {
+        for (const char of text) fixed.literals.push([fixed.length++, char.charCodeAt(0)]);
+      }
       index = end + 1;
     } else if (/[A-Za-z]/.test(char)) {
       let end = index;
@@ -100,13 +127,23 @@ function compilePattern(pattern: string): CompiledPattern {
       if (units.includes(spec.unit)) fail(`${JSON.stringify(token)} repeats a field`);
       units.push(spec.unit);
       source += spec.source;
+      const width = FIXED_WIDTH[token];
+      if (fixed && width !== undefined) {
+        fixed.numbers.push([FIELD[spec.unit as Unit]!, fixed.length, width]);
+        fixed.length += width;
+      } else {
+        fixed = null;
+      }
       index = end;
     } else if (/\s/.test(char)) {
       while (/\s/.test(pattern[index + 1] ?? "")) index++;
       source += "\\s+";
+      fixed?.literals.push([fixed.length++, -1]);
       index++;
     } else {
       source += escapeRegex(char);
+      if (char.length !== 1 || char.charCodeAt(0) > 0xd7ff) fixed = null;
+      fixed?.literals.push([fixed.length++, char.charCodeAt(0)]);
       index++;
     }
   }
@@ -119,7 +156,7 @@ function compilePattern(pattern: string): CompiledPattern {
   if (units.includes("hour12") !== units.includes("meridiem")) {
     fail(`"hh" or "h" (12-hour clock) and "a" (AM/PM) go together`);
   }
-  const compiled: CompiledPattern = { pattern, regex: new RegExp(`^${source}$`), units };
+  const compiled: CompiledPattern = { pattern, regex: new RegExp(`^${source}$`), units, fixed };
   patternCache.set(pattern, compiled);
   return compiled;
 }
@@ -255,24 +292,34 @@ function parsePattern(
   const text = String(value).trim();
   const expected = () =>
     `expected a date like ${JSON.stringify(compiled.pattern)}, got ${JSON.stringify(text)}`;
-  const match = compiled.regex.exec(text);
-  if (!match) throw new Error(expected());
   let year = 0, month = 1, day = 1, hour = 0, minute = 0, second = 0, millisecond = 0;
   let hour12 = 0;
   let pm: boolean | undefined;
-  const units = compiled.units;
-  for (let index = 0; index < units.length; index++) {
-    const unit = units[index];
-    const raw = match[index + 1];
-    if (unit === "meridiem") pm = raw.toLowerCase() === "pm";
-    else if (unit === "year") year = Number(raw);
-    else if (unit === "month") month = Number(raw);
-    else if (unit === "day") day = Number(raw);
-    else if (unit === "hour") hour = Number(raw);
-    else if (unit === "hour12") hour12 = Number(raw);
-    else if (unit === "minute") minute = Number(raw);
-    else if (unit === "second") second = Number(raw);
-    else millisecond = Number(raw);
+  if (compiled.fixed && readFixed(compiled.fixed, text)) {
+    year = SCRATCH[0];
+    month = SCRATCH[1];
+    day = SCRATCH[2];
+    hour = SCRATCH[3];
+    minute = SCRATCH[4];
+    second = SCRATCH[5];
+    millisecond = SCRATCH[6];
+  } else {
+    const match = compiled.regex.exec(text);
+    if (!match) throw new Error(expected());
+    const units = compiled.units;
+    for (let index = 0; index < units.length; index++) {
+      const unit = units[index];
+      const raw = match[index + 1];
+      if (unit === "meridiem") pm = raw.toLowerCase() === "pm";
+      else if (unit === "year") year = Number(raw);
+      else if (unit === "month") month = Number(raw);
+      else if (unit === "day") day = Number(raw);
+      else if (unit === "hour") hour = Number(raw);
+      else if (unit === "hour12") hour12 = Number(raw);
+      else if (unit === "minute") minute = Number(raw);
+      else if (unit === "second") second = Number(raw);
+      else millisecond = Number(raw);
+    }
   }
   const outOfRange = (detail: string): never => {
     throw new Error(`${expected()}: ${detail}`);
@@ -294,11 +341,100 @@ function parsePattern(
   if (second > 59) outOfRange(`second ${second} is out of range 0-59`);
   const offsetMs = hourOffsetMs(year, month, day, hour, zone);
   if (offsetMs !== null) {
-    return Date.UTC(year, month - 1, day, hour, minute, second, millisecond) - offsetMs;
+    return utcMs(year, month, day, hour, minute, second, millisecond) - offsetMs;
   }
   return new Temporal.PlainDateTime(year, month, day, hour, minute, second, millisecond)
     .toZonedDateTime(zone, { disambiguation: "compatible" })
     .epochMilliseconds;
+}
+
+/** Fields read by {@linkcode readFixed}: year, month, day, hour, minute, second, millisecond. */
+const SCRATCH = [0, 1, 1, 0, 0, 0, 0];
+
+/**
+ * Reads a fixed-width pattern's numbers into SCRATCH with char codes (a regex
+ * match and its capture strings cost more than the rest of a date). `false`
+ * when the text does not fit exactly: the regex path then decides.
+ */
+function readFixed(layout: FixedLayout, text: string): boolean {
+  if (text.length !== layout.length) return false;
+  const literals = layout.literals;
+  for (let i = 0; i < literals.length; i++) {
+    const code = text.charCodeAt(literals[i][0]);
+    const want = literals[i][1];
+    if (want === -1 ? code !== 32 && code !== 9 : code !== want) return false;
+  }
+  SCRATCH[1] = 1;
+  SCRATCH[2] = 1;
+  SCRATCH[3] =
+    SCRATCH[4] =
+    SCRATCH[5] =
+    SCRATCH[6] =
+      0;
+  const numbers = layout.numbers;
+  for (let i = 0; i < numbers.length; i++) {
+    const [field, start, width] = numbers[i];
+    let value = 0;
+    for (let at = start; at < start + width; at++) {
+      const digit = text.charCodeAt(at) - 48;
+      if (digit < 0 || digit > 9) return false;
+      value = value * 10 + digit;
+    }
+    SCRATCH[field] = value;
+  }
+  return true;
+}
+
+/** Days from 1970-01-01 to a proleptic Gregorian date (Hinnant's days_from_civil). */
+function daysFromCivil(year: number, month: number, day: number): number {
+  const y = month <= 2 ? year - 1 : year;
+  const era = Math.floor(y / 400);
+  const yoe = y - era * 400;
+  const doy = Math.floor((153 * (month + (month > 2 ? -3 : 9)) + 2) / 5) + day - 1;
+  const doe = yoe * 365 + Math.floor(yoe / 4) - Math.floor(yoe / 100) + doy;
+  return era * 146097 + doe - 719468;
+}
+
+/** `Date.UTC` for valid fields (month 1-12), without the Date machinery. */
+function utcMs(
+  year: number,
+  month: number,
+  day: number,
+  hour: number,
+  minute: number,
+  second: number,
+  millisecond: number,
+): number {
+  return daysFromCivil(year, month, day) * 86_400_000 + hour * 3_600_000 + minute * 60_000 +
+    second * 1000 + millisecond;
+}
+
+const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0"));
+
+/** `toISOString()` of a four-digit-year instant, by arithmetic (Hinnant's civil_from_days). */
+function isoString(ms: number): string {
+  const days = Math.floor(ms / 86_400_000);
+  let rest = ms - days * 86_400_000;
+  const z = days + 719468;
+  const era = Math.floor(z / 146097);
+  const doe = z - era * 146097;
+  const yoe = Math.floor(
+    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+  );
+  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+  const mp = Math.floor((5 * doy + 2) / 153);
+  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+  const month = mp < 10 ? mp + 3 : mp - 9;
+  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  const hour = Math.floor(rest / 3_600_000);
+  rest -= hour * 3_600_000;
+  const minute = Math.floor(rest / 60_000);
+  rest -= minute * 60_000;
+  const second = Math.floor(rest / 1000);
+  const fraction = rest - second * 1000;
+  return `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hour]}:${
+    TWO_DIGITS[minute]
+  }:${TWO_DIGITS[second]}.${String(fraction).padStart(3, "0")}Z`;
 }
 
 /**
@@ -402,7 +538,7 @@ function parseIsoUtcFast(value: string | number): number | undefined {
     return undefined;
   }
   const fraction = match[7] === undefined ? 0 : Number(match[7].padEnd(3, "0"));
-  return Date.UTC(year, month - 1, day, hour, minute, second, fraction);
+  return utcMs(year, month, day, hour, minute, second, fraction);
 }
 
 const NUMERIC = /^-?\d+(\.\d+)?$/;
@@ -467,7 +603,7 @@ export function formatEpochMs(ms: number, options: FormatInstantOptions): string
   if (options.style === "epoch-ms") return ms;
   if (options.style === "iso-utc" && ms >= FOUR_DIGIT_YEARS[0] && ms < FOUR_DIGIT_YEARS[1]) {
     // Temporal writes only the fraction digits it needs: .5Z, .12Z, none for whole seconds.
-    const text = new Date(ms).toISOString();
+    const text = isoString(ms);
     const fraction = ms - Math.floor(ms / 1000) * 1000;
     if (fraction === 0) return `${text.slice(0, 19)}Z`;
     if (fraction % 100 === 0) return `${text.slice(0, 21)}Z`;

@@ -295,6 +295,17 @@ Deno.test("epochMsParser() patterns and epochs give the milliseconds of datePars
     epochMsParser(nairobi)("2026-06-15 17:00:00"),
     Temporal.Instant.from("2026-06-15T14:00:00Z").epochMilliseconds,
   );
+  // The fixed-width fast path and the regex path agree (two spaces and a tab take the regex).
+  for (const text of ["2026-06-15 17:00:00", "2026-06-15  17:00:00", "2026-06-15\t17:00:00"]) {
+    assert.equal(epochMsParser(nairobi)(text), Date.UTC(2026, 5, 15, 14), JSON.stringify(text));
+  }
+  assert.throws(() => epochMsParser(nairobi)("2026-06-15T17:00:00"), /expected a date like/);
+  assert.throws(() => epochMsParser(nairobi)("2026-06-1x 17:00:00"), /expected a date like/);
+  const withMs = { format: "yyyy-MM-dd'T'HH:mm:ss.SSS", zone: "UTC" };
+  assert.equal(
+    epochMsParser(withMs)("1999-12-31T23:59:59.042"),
+    Date.UTC(1999, 11, 31, 23, 59, 59, 42),
+  );
   assert.equal(epochMsParser({ format: "epoch-s" })("1700000000"), 1_700_000_000_000);
   assert.throws(() => epochMsParser({ format: "epoch-ms" })("9000000000000000"), /out of range/);
   assert.throws(() => epochMsParser(nairobi)("2026-02-30 10:00:00"), /day 30 is out of range 1-28/);

@@ -563,16 +563,26 @@ class PostgresSink implements SyncRuntime {
   async #loadBatch(rows: Row[]): Promise<void> {
     await this.#begin();
     for (const run of uniqueRuns(this.#layout, rows)) {
-      await this.#query("savepoint ts_batch");
-      try {
-        this.#apply(run, await this.#execute(run));
-        await this.#query("release savepoint ts_batch");
-      } catch (error) {
-        if (!isRowError(error)) throw error;
-        // A row the database rejects (CHECK, foreign key): find it row by row.
-        await this.#query("rollback to savepoint ts_batch");
-        for (const row of run) await this.#loadOne(row);
+      // Sent together (postgres.js pipelines them): one round trip per batch,
+      // so the load reaches the server while this process prepares the next.
+      const [savepoint, load, release] = await Promise.allSettled([
+        this.#query("savepoint ts_batch"),
+        this.#execute(run),
+        this.#query("release savepoint ts_batch"),
+      ]);
+      if (savepoint.status === "rejected") throw savepoint.reason;
+      if (load.status === "fulfilled" && release.status === "fulfilled") {
+        this.#apply(run, load.value);
+        continue;
       }
+      // After a failed load the release fails too (the transaction is aborted).
+      const error = load.status === "rejected"
+        ? load.reason
+        : (release as PromiseRejectedResult).reason;
+      if (!isRowError(error)) throw error;
+      // A row the database rejects (CHECK, foreign key): find it row by row.
+      await this.#query("rollback to savepoint ts_batch");
+      for (const row of run) await this.#loadOne(row);
     }
     if (this.#config.transaction === "batch") {
       await this.#query("commit");
@@ -767,8 +777,10 @@ on conflict ("source_key") do update set "source_etag" = excluded."source_etag",
       if (this.#watch.lost) throw new Error("the connection was closed");
       this.#conn ??= await this.#sql.reserve();
       return await this.#watch.race(
+        // Prepared once per connection when it has parameters: postgres.js
+        // otherwise describes the statement first, a round trip per batch.
         // deno-lint-ignore no-explicit-any
-        this.#conn.unsafe<T[]>(text, params as any[]),
+        this.#conn.unsafe<T[]>(text, params as any[], { prepare: params.length > 0 }),
         "the connection was closed",
       );
     } catch (error) {

@@ -242,13 +242,20 @@ function createMetaSql(table: string): string[] {
   ];
 }
 
-/** `WITH src AS (...)`: the batch as typed rows with their 1-based position `"#ord"`. */
+/**
+ * `WITH src AS (...)`: the batch as typed rows with their 1-based position
+ * `"#ord"`, from one jsonb parameter holding an array of rows (see
+ * {@linkcode batchJson}): element `i` of a row is column `i`'s text, or for a
+ * jsonb column the JSON value itself.
+ */
 function sourceCte(layout: Layout): string {
-  const params = layout.columns.map((_, i) => `$${i + 1}::text[]`).join(", ");
-  const names = layout.columns.map((c) => c.quoted).join(", ");
-  const casts = layout.columns.map((c) => `u.${c.quoted}::${c.type} as ${c.quoted}`).join(", ");
+  const casts = layout.columns.map((c, i) =>
+    c.type === "jsonb"
+      ? `nullif(u.r -> ${i}, 'null'::jsonb) as ${c.quoted}`
+      : `(u.r ->> ${i})::${c.type} as ${c.quoted}`
+  ).join(", ");
   return `src as (select u."#ord"::int as "#ord", ${casts}
-  from unnest(${params}) with ordinality as u(${names}, "#ord"))`;
+  from jsonb_array_elements($1::text::jsonb) with ordinality as u(r, "#ord"))`;
 }
 
 function keyJoin(left: string, right: string, layout: Layout): string {
@@ -323,24 +330,26 @@ function convertRow(layout: Layout, result: SyncResult): Row | string {
   return { result, values };
 }
 
-const ARRAY_ESCAPE = /[\\"]/;
-
 /**
- * Column `index` of `rows` as a PostgreSQL `text[]` literal: `{"a",NULL,"b \"q\""}`.
- * Built here because the driver's array serializer (two regex replaces per
- * element) cost several percent of a 31,434-row snapshot load.
+ * The batch as one JSON array of rows for {@linkcode sourceCte}. Text values
+ * are JSON strings and jsonb values are spliced in as the JSON text they
+ * already are, so building the parameter is native `JSON.stringify` work
+ * instead of escaping every value into 27 array literals.
  */
-function textArrayLiteral(rows: Row[], index: number): string {
+function batchJson(layout: Layout, rows: Row[]): string {
+  const jsonb = layout.columns.map((c) => c.type === "jsonb");
   const parts = new Array<string>(rows.length);
-  for (let i = 0; i < rows.length; i++) {
-    const value = rows[i].values[index];
-    parts[i] = value === null
-      ? "NULL"
-      : ARRAY_ESCAPE.test(value)
-      ? `"${value.replace(/[\\"]/g, "\\$&")}"`
-      : `"${value}"`;
+  for (let r = 0; r < rows.length; r++) {
+    const values = rows[r].values;
+    let row = "[";
+    for (let i = 0; i < values.length; i++) {
+      if (i > 0) row += ",";
+      const value = values[i];
+      row += value === null ? "null" : jsonb[i] ? value : JSON.stringify(value);
+    }
+    parts[r] = row + "]";
   }
-  return `{${parts.join(",")}}`;
+  return `[${parts.join(",")}]`;
 }
 
 /** Splits rows into runs without a repeated key (one statement may not touch a row twice). */
@@ -701,9 +710,9 @@ class PostgresSink implements SyncRuntime {
     return changes.length || reported.length ? changes : [{ path: column.name, before, after }];
   }
 
-  /** One `text[]` literal per column (sent as is: the driver passes strings through). */
+  /** The batch as one jsonb parameter (sent as text: the driver passes strings through). */
   #params(rows: Row[]): string[] {
-    return this.#layout.columns.map((_, i) => textArrayLiteral(rows, i));
+    return [batchJson(this.#layout, rows)];
   }
 
   async #writeImportMeta(meta: NonNullable<PostgresSinkConfig["importMeta"]>): Promise<void> {

@@ -111,6 +111,37 @@ pgTest(
 );
 
 pgTest(
+  "sync-tickets.postgres keeps awkward text, arrays and jsonb values exactly",
+  async ({ url, sql, schema }) => {
+    const awkward = 'quote " backslash \\ tab \t newline \n brace {x} comma, NULL \u00e9 \u{1F600}';
+    const items = [
+      ticket("J1", awkward, { tags: [awkward, "NULL", ""], meta: { nested: [1, { b: awkward }] } }),
+      ticket("J2", "NULL", { tags: [], meta: null }),
+    ];
+    const out = await load(url, schema, items, {
+      columns: { ...COLUMNS, meta: { type: "jsonb" } },
+    });
+    assert.deepEqual(outcomes(out), { J1: "created", J2: "created" });
+    const stored = await sql.unsafe(
+      `select ticket_id, status, tags, meta, meta is null as meta_is_sql_null, raw
+       from "${schema}".inc order by ticket_id`,
+    );
+    assert.equal(stored[0].status, awkward);
+    assert.deepEqual(stored[0].tags, [awkward, "NULL", ""]);
+    assert.deepEqual(stored[0].meta, { nested: [1, { b: awkward }] });
+    assert.deepEqual(stored[0].raw, items[0].data);
+    assert.equal(stored[1].status, "NULL");
+    assert.deepEqual(stored[1].tags, []);
+    assert.equal(stored[1].meta_is_sql_null, true);
+    // The same values again are recognised as unchanged.
+    const again = await load(url, schema, items, {
+      columns: { ...COLUMNS, meta: { type: "jsonb" } },
+    });
+    assert.deepEqual(outcomes(again), { J1: "unchanged", J2: "unchanged" });
+  },
+);
+
+pgTest(
   "sync-tickets.postgres updates exactly the rows whose content changed",
   async ({ url, sql, schema }) => {
     await load(url, schema, [ticket("B1", "open"), ticket("B2", "open"), ticket("B3", "open")]);

@@ -1,11 +1,11 @@
 /**
- * Streaming CSV reader on `csv-parse`: quoted fields with delimiters, doubled
- * quotes and newlines, BOM and CRLF. Values stay strings (typing is the map
+ * Streaming CSV reader on {@linkcode CsvParser}: quoted fields with delimiters,
+ * doubled quotes and newlines, BOM and CRLF. Values stay strings (typing is the map
  * stage's job); a row with the wrong number of columns is reported, not thrown.
  * @module
  */
 import { z } from "zod";
-import { CsvError, parse } from "csv-parse/stream";
+import { CsvParser, type CsvRecord, CsvSyntaxError } from "./csv_parser.ts";
 import { type InvalidHandler, rawExcerpt, withoutBom } from "./source.ts";
 import type { Item, Origin } from "./stage.ts";
 
@@ -46,15 +46,12 @@ export interface CsvItemsOptions extends Partial<CsvOptions> {
   signal?: AbortSignal;
 }
 
-interface ParsedRecord {
-  record: string[];
-  info: { bytes: number };
-}
-
 /**
  * Yields one item per CSV row, keyed by column name. Position `line N` is the
  * physical line where the row starts (rows with quoted newlines span lines).
- * Malformed CSV (an unclosed quote) throws `Cannot read "x.csv": line N: ...`.
+ * Malformed CSV (an unclosed quote) throws `Cannot read "x.csv": line N: ...`
+ * after the rows before it. Reads one chunk at a time, so it never reads far
+ * ahead of its consumer; stopping early cancels the stream.
  */
 export async function* csvItems(
   stream: ReadableStream<Uint8Array>,
@@ -65,81 +62,59 @@ export async function* csvItems(
   if (!options.header && options.columns === undefined) {
     throw new Error(`Cannot read "${source}": "columns" is required when "header" is false`);
   }
-  const newlines = new NewlineIndex();
-  const parser = parse({
-    delimiter: options.delimiter,
-    quote: options.quote,
-    trim: options.trim,
-    skip_empty_lines: options.skipEmptyLines,
-    // Column counts are checked here, so a bad row is dead-lettered, not fatal.
-    relax_column_count: true,
-    // Explicit: auto-detection can misjudge a CRLF split across two chunks.
-    record_delimiter: ["\r\n", "\n"],
-    bom: false,
-    info: true,
-  });
-  const writer = parser.writable.getWriter();
-  const records = parser.readable.getReader();
-  const pumping = pump(stream, writer, newlines, options.bom, signal);
-
+  const parser = new CsvParser(options);
+  // The BOM is withoutBom()'s to strip (or keep, with bom: false), not the decoder's.
+  const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  const emptyAsNull = options.emptyAs === "null";
   let names: string[] | undefined = options.header ? undefined : options.columns;
+  const records: CsvRecord[] = [];
+  let failure: CsvSyntaxError | undefined;
+
+  // Leaving the loop early (abort, error, a consumer that stops) cancels the
+  // stream, which closes the file.
+  const chunks = options.bom ? withoutBom(stream) : stream;
+  const iterator = chunks[Symbol.asyncIterator]();
   try {
-    while (true) {
+    let done = false;
+    while (!done && failure === undefined) {
       if (signal?.aborted) return;
-      let next: ReadableStreamReadResult<ParsedRecord>;
+      const next = await iterator.next();
+      done = next.done === true;
+      const text = done ? decoder.decode() : decoder.decode(next.value, { stream: true });
+      records.length = 0;
       try {
-        next = await records.read();
+        parser.push(text, done, records);
       } catch (error) {
-        throw readError(source, error, newlines);
+        if (!(error instanceof CsvSyntaxError)) throw error;
+        failure = error;
       }
-      if (next.done) break;
-      const { record, info } = next.value;
-      // info.bytes is just past the row's delimiter; count back over its own newlines.
-      const endLine = 1 + newlines.countBefore(info.bytes - 1);
-      const line = endLine - record.reduce((sum, field) => sum + countNewlines(field), 0);
-      const position = `line ${line}`;
-      const origin: Origin = { source, position };
-      if (names === undefined) {
-        names = options.columns ?? headerNames(source, position, record);
-        continue;
+      for (const { fields, line } of records) {
+        if (signal?.aborted) return;
+        const position = `line ${line}`;
+        const origin: Origin = { source, position };
+        if (names === undefined) {
+          names = options.columns ?? headerNames(source, position, fields);
+          continue;
+        }
+        if (fields.length !== names.length && !options.relaxColumnCount) {
+          const reason = `expected ${names.length} columns, got ${fields.length}`;
+          onInvalid?.(origin, reason, rawExcerpt(fields.join(options.delimiter)));
+          continue;
+        }
+        const data: Record<string, unknown> = {};
+        const count = Math.min(names.length, fields.length);
+        for (let i = 0; i < count; i++) {
+          const value = fields[i];
+          data[names[i]] = value === "" && emptyAsNull ? null : value;
+        }
+        yield { key: `${source}#${position}`, data, origin };
       }
-      if (record.length !== names.length && !options.relaxColumnCount) {
-        const reason = `expected ${names.length} columns, got ${record.length}`;
-        onInvalid?.(origin, reason, rawExcerpt(record.join(options.delimiter)));
-        continue;
-      }
-      const data: Record<string, unknown> = {};
-      const count = Math.min(names.length, record.length);
-      for (let i = 0; i < count; i++) {
-        const value = record[i];
-        data[names[i]] = value === "" && options.emptyAs === "null" ? null : value;
-      }
-      yield { key: `${source}#${position}`, data, origin };
     }
   } finally {
-    await records.cancel().catch(() => {});
-    await pumping;
+    await iterator.return?.();
   }
-}
-
-/** Feeds the source into the parser one awaited chunk at a time, so it never reads far ahead. */
-async function pump(
-  stream: ReadableStream<Uint8Array>,
-  writer: WritableStreamDefaultWriter<Uint8Array>,
-  newlines: NewlineIndex,
-  stripBom: boolean,
-  signal: AbortSignal | undefined,
-): Promise<void> {
-  try {
-    // Leaving the loop early (abort, error) cancels the stream, which closes the file.
-    for await (const chunk of stripBom ? withoutBom(stream) : stream) {
-      if (signal?.aborted) break;
-      newlines.add(chunk);
-      await writer.write(chunk);
-    }
-    await writer.close();
-  } catch (error) {
-    await writer.abort(error).catch(() => {});
+  if (failure) {
+    throw new Error(`Cannot read "${source}": ${failure.message}`, { cause: failure });
   }
 }
 
@@ -152,59 +127,4 @@ function headerNames(source: string, position: string, record: string[]): string
     seen.add(name);
   }
   return record;
-}
-
-function countNewlines(text: string): number {
-  let count = 0;
-  for (let i = text.indexOf("\n"); i !== -1; i = text.indexOf("\n", i + 1)) count++;
-  return count;
-}
-
-const MESSAGES: Record<string, string> = {
-  CSV_QUOTE_NOT_CLOSED: "a quoted field is not closed",
-  CSV_INVALID_OPENING_QUOTE: "a quote inside an unquoted field",
-  CSV_INVALID_CLOSING_QUOTE: "unexpected character after a closing quote",
-};
-
-function readError(source: string, error: unknown, newlines: NewlineIndex): Error {
-  if (error instanceof CsvError) {
-    const bytes = (error as CsvError & { bytes?: number }).bytes ?? 0;
-    const line = 1 + newlines.countBefore(bytes);
-    const detail = MESSAGES[error.code] ??
-      error.message.replace(/ (at|on) line \d+/g, "");
-    return new Error(`Cannot read "${source}": line ${line}: ${detail}`, { cause: error });
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new Error(`Cannot read "${source}": ${message}`, { cause: error });
-}
-
-/**
- * Byte offsets of the newlines the parser has been given but whose rows were
- * not consumed yet; asked in increasing order, so consumed ones are dropped.
- */
-class NewlineIndex {
-  #offsets: number[] = [];
-  #head = 0;
-  #counted = 0;
-  #bytes = 0;
-
-  add(chunk: Uint8Array): void {
-    for (let i = chunk.indexOf(0x0a); i !== -1; i = chunk.indexOf(0x0a, i + 1)) {
-      this.#offsets.push(this.#bytes + i);
-    }
-    this.#bytes += chunk.length;
-  }
-
-  /** Newlines at offsets below `offset`. */
-  countBefore(offset: number): number {
-    while (this.#head < this.#offsets.length && this.#offsets[this.#head] < offset) {
-      this.#head++;
-      this.#counted++;
-    }
-    if (this.#head > 4096 && this.#head * 2 > this.#offsets.length) {
-      this.#offsets = this.#offsets.slice(this.#head);
-      this.#head = 0;
-    }
-    return this.#counted;
-  }
 }

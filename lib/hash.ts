@@ -74,5 +74,10 @@ function sortedKeys(keys: string[]): string[] {
 
 /** SHA-256 (hex, first 32 chars) of the stable JSON of `value`. */
 export function contentHash(value: unknown): string {
-  return createHash("sha256").update(stableStringify(value)).digest("hex").slice(0, 32);
+  return hashJson(stableStringify(value));
+}
+
+/** {@linkcode contentHash} of a value whose stable JSON is `json`. */
+export function hashJson(json: string): string {
+  return createHash("sha256").update(json).digest("hex").slice(0, 32);
 }

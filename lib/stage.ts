@@ -85,6 +85,12 @@ export interface SyncResult {
   item: Item;
   /** Content hash of `item.data` (stable key order). */
   hash: string;
+  /**
+   * The stable JSON of `item.data` that `hash` was computed from, when the
+   * engine made it: a sink storing the whole record uses it instead of
+   * serializing the record again.
+   */
+  json?: string;
   /** The ledger's state for this key from earlier runs, if any. */
   previous: RecordState | null;
   outcome: Outcome | null;

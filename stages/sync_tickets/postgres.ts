@@ -316,8 +316,19 @@ interface Row {
 /** Converts a record's values for every column, or says which column failed and why. */
 function convertRow(layout: Layout, result: SyncResult): Row | string {
   const values: (string | null)[] = [];
+  const data = result.item.data;
   for (const column of layout.columns) {
-    const value = getPath(result.item.data, column.from);
+    // The whole record: the engine's stable JSON of it, when it made one.
+    if (column.raw && result.json !== undefined) {
+      values.push(result.json);
+      continue;
+    }
+    const value = getPath(data, column.from);
+    // Most values are text for a text column: no conversion to do.
+    if (column.type === "text" && typeof value === "string" && !value.includes("\u0000")) {
+      values.push(value);
+      continue;
+    }
     const converted = convertValue(value, column.type);
     if (!converted.ok) return `column "${column.name}": ${converted.reason}`;
     if (converted.value === null && !column.nullable) {

@@ -203,7 +203,9 @@ export const stage = defineStage({
       try {
         transaction(handle, function upsertBatch() {
           for (const { result, values } of rows) {
-            const raw = config.raw === null ? [] : [stableStringify(result.item.data)];
+            const raw = config.raw === null
+              ? []
+              : [result.json ?? stableStringify(result.item.data)];
             try {
               statement.run(result.item.key, ...values, ...raw, result.hash, now, now);
             } catch (error) {

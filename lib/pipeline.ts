@@ -9,7 +9,7 @@ import { getLogger, type Logger } from "@logtape/logtape";
 import type { LoadedConfig, StageEntry } from "./config.ts";
 import { batches } from "./batch.ts";
 import { errorMessage, ExitCode, TicketsyncError } from "./errors.ts";
-import { contentHash } from "./hash.ts";
+import { hashJson, stableStringify } from "./hash.ts";
 import { HttpPool } from "./http.ts";
 import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
@@ -179,16 +179,21 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       controller.signal,
       input.limit,
     );
-    for (const { entry, runtime } of created) {
-      const kind = entry.definition.kind;
-      if (kind === "filter" || kind === "transform") {
-        items = counted(
-          (runtime as ProcessRuntime).process(counted(items, counters.stage(entry.id), "in")),
-          counters.stage(entry.id),
-          "out",
-        );
-      }
-    }
+    // One counting wrapper between two stages: what one yields, the next takes in.
+    const chain = created.filter(({ entry }) =>
+      entry.definition.kind === "filter" || entry.definition.kind === "transform"
+    );
+    if (chain.length > 0) items = counted(items, [counters.stage(chain[0].entry.id)], "in");
+    chain.forEach(({ entry, runtime }, index) => {
+      const next = chain[index + 1];
+      const counter = counters.stage(entry.id);
+      items = next
+        ? counted((runtime as ProcessRuntime).process(items), [
+          counter,
+          counters.stage(next.entry.id),
+        ], "through")
+        : counted((runtime as ProcessRuntime).process(items), [counter], "out");
+    });
     const selection = input.replay ? replaySelection(store) : null;
     if (selection && selection.keys.size === 0 && selection.origins.size === 0) {
       log.info("Nothing to replay: no open dead letters");
@@ -430,13 +435,20 @@ async function* readItems(
   }
 }
 
+/**
+ * Counts the items passing: `in` of the one counter, `out` of it, or
+ * `through`: `out` of the first and `in` of the second.
+ */
 async function* counted(
   source: AsyncIterable<Item>,
-  counter: { in: number; out: number },
-  side: "in" | "out",
+  counters: { in: number; out: number }[],
+  side: "in" | "out" | "through",
 ): AsyncGenerator<Item> {
+  const [first, second] = counters;
   for await (const item of source) {
-    counter[side]++;
+    if (side === "in") first.in++;
+    else first.out++;
+    if (side === "through") second.in++;
     yield item;
   }
 }
@@ -524,9 +536,11 @@ async function* toResults(
   for await (const batch of batches(items, LOOKUP_BATCH)) {
     const previous = store.getRecords(batch.map((item) => item.key));
     for (const item of batch) {
+      const json = stableStringify(item.data);
       yield {
         item,
-        hash: contentHash(item.data),
+        hash: hashJson(json),
+        json,
         previous: previous.get(item.key) ?? null,
         outcome: null,
       };

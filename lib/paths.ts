@@ -10,6 +10,12 @@ export function splitPath(path: string): string[] {
 
 /** The value at `path`, or `undefined` when any step is missing. */
 export function getPath(object: unknown, path: string): unknown {
+  // Most paths are one plain key: no split, no array.
+  if (path !== "" && !path.includes(".")) {
+    return object !== null && typeof object === "object"
+      ? (object as Record<string, unknown>)[path]
+      : undefined;
+  }
   let current: unknown = object;
   for (const segment of splitPath(path)) {
     if (current === null || typeof current !== "object") return undefined;

@@ -6,6 +6,7 @@
  */
 import { z } from "zod";
 import { CsvParser, type CsvRecord, CsvSyntaxError } from "./csv_parser.ts";
+import { recordBuilder } from "./record_shape.ts";
 import { type InvalidHandler, rawExcerpt, withoutBom } from "./source.ts";
 import type { Item, Origin } from "./stage.ts";
 
@@ -67,6 +68,7 @@ export async function* csvItems(
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const emptyAsNull = options.emptyAs === "null";
   let names: string[] | undefined = options.header ? undefined : options.columns;
+  let build = names === undefined ? undefined : recordBuilder(names, emptyAsNull);
   const records: CsvRecord[] = [];
   let failure: CsvSyntaxError | undefined;
 
@@ -94,6 +96,7 @@ export async function* csvItems(
         const origin: Origin = { source, position };
         if (names === undefined) {
           names = options.columns ?? headerNames(source, position, fields);
+          build = recordBuilder(names, emptyAsNull);
           continue;
         }
         if (fields.length !== names.length && !options.relaxColumnCount) {
@@ -101,11 +104,15 @@ export async function* csvItems(
           onInvalid?.(origin, reason, rawExcerpt(fields.join(options.delimiter)));
           continue;
         }
-        const data: Record<string, unknown> = {};
-        const count = Math.min(names.length, fields.length);
-        for (let i = 0; i < count; i++) {
-          const value = fields[i];
-          data[names[i]] = value === "" && emptyAsNull ? null : value;
+        let data: Record<string, unknown>;
+        if (fields.length === names.length) data = build!(fields);
+        else {
+          data = {};
+          const count = Math.min(names.length, fields.length);
+          for (let i = 0; i < count; i++) {
+            const value = fields[i];
+            data[names[i]] = value === "" && emptyAsNull ? null : value;
+          }
         }
         yield { key: `${source}#${position}`, data, origin };
       }

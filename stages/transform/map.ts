@@ -32,6 +32,7 @@ import {
 } from "../../lib/datetime.ts";
 import { ConfigError, errorMessage } from "../../lib/errors.ts";
 import { getPath, renderTemplate, splitPath } from "../../lib/paths.ts";
+import { recordCopier } from "../../lib/record_shape.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 
 const FIELD_TYPES = ["string", "number", "integer", "boolean", "date", "json"] as const;
@@ -382,7 +383,7 @@ function writePath(
   root: Record<string, unknown>,
   segments: string[],
   value: unknown,
-  owned: WeakSet<object>,
+  owned: Set<object>,
 ): void {
   let current = root;
   for (const segment of segments.slice(0, -1)) {
@@ -400,7 +401,7 @@ function writePath(
 function removePath(
   root: Record<string, unknown>,
   segments: string[],
-  owned: WeakSet<object>,
+  owned: Set<object>,
 ): void {
   let current = root;
   for (const segment of segments.slice(0, -1)) {
@@ -416,26 +417,6 @@ function removePath(
   delete current[segments[segments.length - 1]];
 }
 
-/**
- * A shallow copy of `data` without the `left` keys, with top-level `""` values
- * as null when `emptyAsNull`. Leaving dropped keys out here, rather than
- * deleting them afterwards, keeps the record a fast (non-dictionary) object
- * for every later stage.
- */
-function keptCopy(
-  data: Record<string, unknown>,
-  left: Set<string>,
-  emptyAsNull: boolean,
-): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const key in data) {
-    if (!Object.hasOwn(data, key) || left.has(key)) continue;
-    const value = data[key];
-    out[key] = emptyAsNull && value === "" ? null : value;
-  }
-  return out;
-}
-
 /** Maps one object with `fields`; labels of problems start with `prefix`. */
 function mapRecord(
   fields: CompiledField[],
@@ -443,7 +424,7 @@ function mapRecord(
   prefix: string,
   problems: Problems,
   base?: Record<string, unknown>,
-  owned: WeakSet<object> = new WeakSet(),
+  owned: Set<object> = new Set(),
 ): Record<string, unknown> {
   // A base this output already owns (a fresh copy) is written into directly.
   const out: Record<string, unknown> = base ? (owned.has(base) ? base : { ...base }) : {};
@@ -491,16 +472,19 @@ export const stage = defineStage({
     const topDrops = new Set(drops.filter((segments) => segments.length === 1).map(([key]) => key));
     const keep = config.keep;
     const emptyAsNull = config.emptyAsNull;
+    // Keeping dropped keys out of the copy (rather than deleting them after)
+    // keeps the record a fast, non-dictionary object for every later stage.
+    const keptCopy = recordCopier(topDrops, emptyAsNull);
     const deadLetter = config.onError === "dead-letter";
 
     return {
       async *process(items: AsyncIterable<Item>): AsyncIterable<Item> {
         for await (const item of items) {
           const problems: Problems = [];
-          const owned = new WeakSet<object>();
+          const owned = new Set<object>();
           let base: Record<string, unknown> | undefined;
           if (keep && (emptyAsNull || topDrops.size > 0)) {
-            base = keptCopy(item.data, topDrops, emptyAsNull);
+            base = keptCopy(item.data);
             owned.add(base);
           } else if (keep) base = item.data;
           const data = mapRecord(fields, item.data, "", problems, base, owned);

@@ -1,0 +1,111 @@
+/**
+ * Fast construction of records that share one set of keys (the rows of a CSV
+ * file, the output of a map over them).
+ *
+ * A record built key by key (`out[name] = value` in a loop) goes through a
+ * generic keyed store and regrows its property storage as it goes; with 30
+ * columns that is most of the cost of reading a row. A function compiled once
+ * per key list builds the record from an object literal instead: one
+ * allocation, one hidden class for every record, so later stages read it
+ * through monomorphic inline caches.
+ *
+ * Keys are embedded as JSON string literals, so any text is safe; a
+ * `__proto__` key (which a literal would treat as the prototype) makes these
+ * fall back to the plain loop.
+ * @module
+ */
+
+/** Builds `{ [keys[i]]: values[i] }` for a fixed key list; `""` to null when `emptyAsNull`. */
+export type RecordBuilder = (values: readonly unknown[]) => Record<string, unknown>;
+
+/** Copies the fixed `keys` of a record into a new one; `""` to null when `emptyAsNull`. */
+export type RecordPicker = (data: Record<string, unknown>) => Record<string, unknown>;
+
+function literal(keys: readonly string[], value: (index: number, key: string) => string): string {
+  return `{${keys.map((key, index) => `${JSON.stringify(key)}: ${value(index, key)}`).join(", ")}}`;
+}
+
+function compilable(keys: readonly string[]): boolean {
+  return !keys.includes("__proto__") && keys.length <= 1000;
+}
+
+const NULL_IF_EMPTY = '(x) => x === "" ? null : x';
+
+/** A {@linkcode RecordBuilder} for `keys` (later duplicates win, as with assignment). */
+export function recordBuilder(keys: readonly string[], emptyAsNull = false): RecordBuilder {
+  if (!compilable(keys)) {
+    return function buildRecord(values) {
+      const out: Record<string, unknown> = {};
+      for (let i = 0; i < keys.length; i++) {
+        const value = values[i];
+        out[keys[i]] = emptyAsNull && value === "" ? null : value;
+      }
+      return out;
+    };
+  }
+  const body = emptyAsNull
+    ? `const n = ${NULL_IF_EMPTY}; return (v) => (${literal(keys, (i) => `n(v[${i}])`)});`
+    : `return (v) => (${literal(keys, (i) => `v[${i}]`)});`;
+  return new Function(body)() as RecordBuilder;
+}
+
+/** A {@linkcode RecordPicker} for `keys`. */
+export function recordPicker(keys: readonly string[], emptyAsNull = false): RecordPicker {
+  if (!compilable(keys)) {
+    return function pickRecord(data) {
+      const out: Record<string, unknown> = {};
+      for (const key of keys) {
+        const value = data[key];
+        out[key] = emptyAsNull && value === "" ? null : value;
+      }
+      return out;
+    };
+  }
+  const read = (key: string) => `d[${JSON.stringify(key)}]`;
+  const body = emptyAsNull
+    ? `const n = ${NULL_IF_EMPTY}; return (d) => (${literal(keys, (_, key) => `n(${read(key)})`)});`
+    : `return (d) => (${literal(keys, (_, key) => read(key))});`;
+  return new Function(body)() as RecordPicker;
+}
+
+/** Key lists a copier compiles for before it decides records vary too much and loops. */
+const MAX_SHAPES = 16;
+
+/**
+ * Copies a record's own keys except `exclude` (`""` to null when
+ * `emptyAsNull`), through a picker compiled for the record's key list. Inputs
+ * whose key lists keep changing (more than 16 seen) get the plain loop.
+ */
+export function recordCopier(
+  exclude: ReadonlySet<string>,
+  emptyAsNull = false,
+): (data: Record<string, unknown>) => Record<string, unknown> {
+  let lastKeys: string[] = [];
+  let picker: RecordPicker | undefined;
+  let shapes = 0;
+  function loop(data: Record<string, unknown>): Record<string, unknown> {
+    const out: Record<string, unknown> = {};
+    for (const key of Object.keys(data)) {
+      if (exclude.has(key)) continue;
+      const value = data[key];
+      out[key] = emptyAsNull && value === "" ? null : value;
+    }
+    return out;
+  }
+  return function copyRecord(data) {
+    if (shapes > MAX_SHAPES) return loop(data);
+    const keys = Object.keys(data);
+    if (picker === undefined || !sameKeys(keys, lastKeys)) {
+      if (++shapes > MAX_SHAPES) return loop(data);
+      lastKeys = keys;
+      picker = recordPicker(keys.filter((key) => !exclude.has(key)), emptyAsNull);
+    }
+    return picker(data);
+  };
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}

@@ -4,25 +4,29 @@
  * @module
  */
 import { createHash } from "node:crypto";
+import { type FlatPicker, flatPicker } from "./record_shape.ts";
 
 /**
  * JSON with object keys sorted at every level (arrays keep their order).
  *
- * Built by `JSON.stringify` with a property list: the list fixes the key order
+ * A flat record (no nested objects) is copied with its keys in sorted order
+ * by a function compiled for its key list (see lib/record_shape.ts), then
+ * serialized by plain `JSON.stringify`, V8's fast path. Anything else goes
+ * through `JSON.stringify` with a property list: the list fixes the key order
  * of every object it serializes, so the sorted union of all keys gives each
- * object its keys in sorted order, with no sorted copy of the value. Values
- * with a `toJSON` (Date, Temporal) are written as that.
+ * object its keys in sorted order. Values with a `toJSON` (Date, Temporal) are
+ * written as that.
  */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (!Array.isArray(value) && !hasToJson(value)) {
+    const copy = sortedFlatCopy(value as Record<string, unknown>);
+    if (copy !== undefined) return JSON.stringify(copy);
+  }
   return JSON.stringify(value, propertyList(value));
 }
 
 function propertyList(value: object): string[] {
-  if (!Array.isArray(value) && !hasToJson(value)) {
-    const keys = Object.keys(value);
-    if (isFlat(value as Record<string, unknown>, keys)) return sortedKeys(keys);
-  }
   const all = new Set<string>();
   collectKeys(value, all);
   return [...all].sort();
@@ -30,14 +34,6 @@ function propertyList(value: object): string[] {
 
 function hasToJson(value: object): boolean {
   return typeof (value as { toJSON?: unknown }).toJSON === "function";
-}
-
-function isFlat(value: Record<string, unknown>, keys: string[]): boolean {
-  for (let i = 0; i < keys.length; i++) {
-    const child = value[keys[i]];
-    if (child !== null && typeof child === "object" && !hasToJson(child)) return false;
-  }
-  return true;
 }
 
 function collectKeys(value: unknown, into: Set<string>): void {
@@ -52,24 +48,38 @@ function collectKeys(value: unknown, into: Set<string>): void {
   }
 }
 
-// Records of one input share their keys in one order: sort that once.
+// Records of one input share their keys in one order: a sorted copy is
+// compiled once per key list. Inputs with ever new key lists stop compiling
+// after a budget and take the general path for lists not seen before.
+const COMPILE_BUDGET = 256;
+const CACHE_SIZE = 64;
+const pickers = new Map<string, FlatPicker | undefined>();
+let compiled = 0;
 let lastKeys: string[] = [];
-let lastSorted: string[] = [];
+let lastPicker: FlatPicker | undefined;
 
-function sortedKeys(keys: string[]): string[] {
-  if (keys.length === lastKeys.length) {
-    let same = true;
-    for (let i = 0; i < keys.length; i++) {
-      if (keys[i] !== lastKeys[i]) {
-        same = false;
-        break;
-      }
+function sortedFlatCopy(value: Record<string, unknown>): Record<string, unknown> | undefined {
+  const keys = Object.keys(value);
+  if (!sameKeys(keys, lastKeys)) {
+    const id = keys.join("\u0000");
+    let picker = pickers.get(id);
+    if (picker === undefined && !pickers.has(id)) {
+      if (compiled >= COMPILE_BUDGET) return undefined;
+      compiled++;
+      picker = flatPicker([...keys].sort());
+      if (pickers.size >= CACHE_SIZE) pickers.clear();
+      pickers.set(id, picker);
     }
-    if (same) return lastSorted;
+    lastKeys = keys;
+    lastPicker = picker;
   }
-  lastKeys = keys;
-  lastSorted = [...keys].sort();
-  return lastSorted;
+  return lastPicker?.(value);
+}
+
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
 
 /** SHA-256 (hex, first 32 chars) of the stable JSON of `value`. */

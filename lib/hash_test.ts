@@ -30,3 +30,12 @@ Deno.test("stableStringify() sorts keys at every level, in arrays too, and write
   assert.equal(stableStringify({ b: 1, c: 2 }), '{"b":1,"c":2}');
   assert.equal(stableStringify({ a: 1, b: 2, c: 3 }), '{"a":1,"b":2,"c":3}');
 });
+
+Deno.test("stableStringify() stays right across many key lists and alternating shapes", () => {
+  for (let i = 0; i < 400; i++) {
+    const record = { [`k${i}`]: i, b: "x", a: i % 2 ? null : "y" };
+    const a = i % 2 ? "null" : '"y"';
+    assert.equal(stableStringify(record), `{"a":${a},"b":"x","k${i}":${i}}`);
+    assert.equal(stableStringify({ z: 1, y: [i] }), `{"y":[${i}],"z":1}`);
+  }
+});

@@ -68,6 +68,23 @@ export function recordPicker(keys: readonly string[], emptyAsNull = false): Reco
   return new Function(body)() as RecordPicker;
 }
 
+/** Copies a record's fixed keys in the given order, or `undefined` when a value is a non-null object. */
+export type FlatPicker = (data: Record<string, unknown>) => Record<string, unknown> | undefined;
+
+/**
+ * A {@linkcode FlatPicker} for `keys`, or `undefined` when they cannot be
+ * compiled (`__proto__`, very many keys): the caller takes its general path.
+ */
+export function flatPicker(keys: readonly string[]): FlatPicker | undefined {
+  if (!compilable(keys)) return undefined;
+  const reads = keys.map((key, i) => `const v${i} = d[${JSON.stringify(key)}];`).join(" ");
+  const nested = keys.map((_, i) => `(typeof v${i} === "object" && v${i} !== null)`).join(" || ");
+  const body = `return (d) => { ${reads} if (${nested || "false"}) return undefined; return ${
+    literal(keys, (i) => `v${i}`)
+  }; };`;
+  return new Function(body)() as FlatPicker;
+}
+
 /** Key lists a copier compiles for before it decides records vary too much and loops. */
 const MAX_SHAPES = 16;
 

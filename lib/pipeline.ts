@@ -127,7 +127,17 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       ...config.stages.filter((entry) => !isSink(entry)),
       ...config.stages.filter(isSink),
     ];
+    let idle: boolean | undefined;
     for (const entry of creationOrder) {
+      if (isSink(entry)) {
+        // Asked once, before the first sink: with nothing to read (an
+        // unchanged snapshot) no destination is opened at all.
+        if (idle === undefined) {
+          idle = reader?.hasInput ? !(await reader.hasInput()) : false;
+          if (idle) log.info("Nothing new to read: no destination is opened this run");
+        }
+        if (idle) continue;
+      }
       const ctx = stageContext(
         entry,
         store,

@@ -16,6 +16,7 @@ let rejectKeys = new Set<string>();
 let authFailAfter = Infinity;
 let failAtClose = false;
 const readerCommits: string[] = [];
+let probeCreates = 0;
 
 const registry = new Registry([
   defineStage({
@@ -24,8 +25,12 @@ const registry = new Registry([
     summary: "Yields the records given in config.",
     config: z.object({
       records: z.array(z.record(z.string(), z.unknown())).describe("Records."),
+      hasInput: z.boolean().optional().describe("What hasInput() answers (none when absent)."),
     }).strict(),
     create: (config, ctx) => ({
+      ...(config.hasInput === undefined
+        ? {}
+        : { hasInput: () => Promise.resolve(config.hasInput!) }),
       async *read() {
         for (const [index, data] of config.records.entries()) {
           const item = {
@@ -67,6 +72,23 @@ const registry = new Registry([
         },
         abort() {
           staged.clear();
+        },
+      };
+    },
+  }),
+  defineStage({
+    kind: "sync-tickets",
+    name: "probe",
+    summary: "Counts how often it is created; marks every record created.",
+    config: z.object({}).strict(),
+    create: () => {
+      probeCreates++;
+      return {
+        async *sync(results) {
+          for await (const result of results) {
+            result.outcome = "created";
+            yield result;
+          }
         },
       };
     },
@@ -403,5 +425,32 @@ Deno.test("runPipeline() leaves the input in place when a record failed, and com
     failed: 0,
   });
   assert.deepEqual(readerCommits, ["committed"]);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() opens no destination when the reader has nothing to read", async () => {
+  const dir = await Deno.makeTempDir();
+  const run = async (hasInput: boolean, data: Record<string, unknown>[]) => {
+    const text = JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: join(dir, "t.state.db") },
+      stages: [{ use: "read.inline", records: data, hasInput }, { use: "sync-tickets.probe" }],
+    });
+    return await runPipeline({
+      config: parseConfig(text, "t.json", { registry, env: {} }),
+      mode: "run",
+    });
+  };
+  probeCreates = 0;
+  readerCommits.length = 0;
+  const idle = await run(false, []);
+  assert.equal(idle.exitCode, 0);
+  assert.equal(probeCreates, 0, "the sink is not created");
+  assert.deepEqual(readerCommits, ["committed"], "the reader still commits (e.g. moves the file)");
+  const busy = await run(true, [{ id: "A" }]);
+  assert.equal(busy.exitCode, 0);
+  assert.equal(probeCreates, 1);
+  assert.equal(busy.outcomes.created, 1);
   await Deno.remove(dir, { recursive: true });
 });

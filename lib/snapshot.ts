@@ -143,6 +143,11 @@ interface Handled {
   fingerprint: string;
 }
 
+/** A file of this run and whether it is skipped as unchanged. */
+interface Planned extends Handled {
+  skip: boolean;
+}
+
 /**
  * The read runtime over a {@linkcode SnapshotStore}: chooses the file(s),
  * skips unchanged ones, streams records through `csvItems`, and in `commit`
@@ -169,27 +174,49 @@ export function snapshotReader(
     ctx.deadLetter(invalid, reason);
   }
 
+  /** The files this run reads or skips, fingerprinted once (hasInput and read share it). */
+  let planned: Promise<Planned[]> | undefined;
+
+  async function plan(): Promise<Planned[]> {
+    superseded = [];
+    const listed = await store.list();
+    const byName = new Map(listed.map((file) => [file.name, file]));
+    const ordered = sortOldestFirst([...byName.keys()], config.zone).map((name) =>
+      byName.get(name)!
+    );
+    if (ordered.length === 0) {
+      ctx.log.info(logText(`No snapshot to load in "${store.location}"`));
+      return [];
+    }
+    const chosen = config.select === "newest" ? ordered.slice(-1) : ordered;
+    superseded = config.select === "newest" ? ordered.slice(0, -1) : [];
+    let previous = ctx.state.getCursor(cursorName);
+    const out: Planned[] = [];
+    for (const file of chosen) {
+      if (ctx.signal.aborted) break;
+      const fingerprint = await store.fingerprint(file);
+      const skip = config.skipUnchanged && fingerprint === previous;
+      out.push({ file, fingerprint, skip });
+      if (!skip) previous = fingerprint;
+    }
+    return out;
+  }
+
   return {
+    async hasInput(): Promise<boolean> {
+      planned ??= plan();
+      return (await planned).some((entry) => !entry.skip);
+    },
+
     async *read(): AsyncGenerator<Item> {
       handled = [];
-      superseded = [];
-      const listed = await store.list();
-      const byName = new Map(listed.map((file) => [file.name, file]));
-      const ordered = sortOldestFirst([...byName.keys()], config.zone).map((name) =>
-        byName.get(name)!
-      );
-      if (ordered.length === 0) {
-        ctx.log.info(logText(`No snapshot to load in "${store.location}"`));
-        return;
-      }
-      const chosen = config.select === "newest" ? ordered.slice(-1) : ordered;
-      superseded = config.select === "newest" ? ordered.slice(0, -1) : [];
-      let previous = ctx.state.getCursor(cursorName);
-      for (const file of chosen) {
+      planned ??= plan();
+      const files = await planned;
+      planned = undefined;
+      for (const { file, fingerprint, skip } of files) {
         if (ctx.signal.aborted) return;
-        const fingerprint = await store.fingerprint(file);
         handled.push({ file, fingerprint });
-        if (config.skipUnchanged && fingerprint === previous) {
+        if (skip) {
           ctx.log.info(logText(
             `Skipped "${file.source}": unchanged since the last load (${store.fingerprintKind} "${fingerprint}")`,
           ));
@@ -210,7 +237,6 @@ export function snapshotReader(
           onInvalid,
           signal: ctx.signal,
         });
-        previous = fingerprint;
       }
     },
 

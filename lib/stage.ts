@@ -158,6 +158,12 @@ export interface StageContext {
 /** A reader: streams records; never loads a whole file or API into memory. */
 export interface ReadRuntime {
   read(): AsyncIterable<Item>;
+  /**
+   * Asked before the sinks are created: false when this run has nothing to
+   * read (an unchanged snapshot), so no destination is opened for it.
+   * `read()` is still called (and logs why it yields nothing).
+   */
+  hasInput?(): Promise<boolean>;
   /** Total records expected, when the source knows it (for progress percentages). */
   expected?(): number | undefined;
   /** True when `expected()` is an estimate (from bytes read) rather than a count. */

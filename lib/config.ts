@@ -120,7 +120,20 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
     }
     throw error;
   }
+  // Stages are loaded on first use: those this config names.
+  await options.registry.load(usedStages(text));
   return parseConfig(text, path, options);
+}
+
+/** The `use` values of a config's stages; none when the text is not such JSON (parseConfig says why). */
+function usedStages(text: string): string[] {
+  try {
+    const stages = (JSON.parse(text) as { stages?: unknown })?.stages;
+    if (!Array.isArray(stages)) return [];
+    return stages.map((entry) => entry?.use).filter((use) => typeof use === "string");
+  } catch {
+    return [];
+  }
 }
 
 /** Validates config text (exported for tests and `validate`). */

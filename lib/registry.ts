@@ -1,7 +1,8 @@
 /**
- * A registry over a list of stage definitions: lookup by `use`, the composed
- * config schema, and the JSON Schema editors use. It is given the list
- * (`stages/mod.ts`); it names no stage itself.
+ * A registry over stage definitions: lookup by `use`, the composed config
+ * schema, and the JSON Schema editors use. It is given the definitions, or
+ * loaders to run when a config uses a stage (`stages/mod.ts`); it names no
+ * stage itself.
  * @module
  */
 import { z } from "zod";
@@ -10,27 +11,65 @@ import { STAGE_KINDS, type StageDefinition, stageRef } from "./stage.ts";
 /** Looks stages up by their `use` reference. */
 export class Registry {
   readonly #byRef = new Map<string, StageDefinition>();
+  readonly #loaders: Readonly<Record<string, () => Promise<StageDefinition>>>;
 
-  constructor(readonly stages: readonly StageDefinition[]) {
-    for (const stage of stages) {
-      const ref = stageRef(stage);
-      if (this.#byRef.has(ref)) {
-        throw new Error(`Cannot register stage: "${ref}" is registered twice`);
-      }
-      this.#byRef.set(ref, stage);
-    }
+  /**
+   * `stages` are registered now; `loaders` (by `use` reference) when
+   * {@linkcode load} or {@linkcode loadAll} asks for them.
+   */
+  constructor(
+    stages: readonly StageDefinition[],
+    loaders: Readonly<Record<string, () => Promise<StageDefinition>>> = {},
+  ) {
+    this.#loaders = loaders;
+    for (const stage of stages) this.#register(stage);
   }
 
-  /** Every `use` reference, sorted by kind order then name. */
+  #register(stage: StageDefinition): void {
+    const ref = stageRef(stage);
+    if (this.#byRef.has(ref)) {
+      throw new Error(`Cannot register stage: "${ref}" is registered twice`);
+    }
+    this.#byRef.set(ref, stage);
+  }
+
+  /** Loads the stages `refs` name that have a loader and are not loaded yet; ignores others. */
+  async load(refs: Iterable<string>): Promise<void> {
+    const wanted = [...new Set(refs)].filter((ref) =>
+      !this.#byRef.has(ref) && Object.hasOwn(this.#loaders, ref)
+    );
+    const loaded = await Promise.all(wanted.map((ref) => this.#loaders[ref]()));
+    loaded.forEach((stage, index) => {
+      if (stageRef(stage) !== wanted[index]) {
+        throw new Error(
+          `Cannot register stage: the loader for "${wanted[index]}" gave "${stageRef(stage)}"`,
+        );
+      }
+      this.#register(stage);
+    });
+  }
+
+  /** Loads every stage (for docs and the JSON Schema). */
+  loadAll(): Promise<void> {
+    return this.load(Object.keys(this.#loaders));
+  }
+
+  /** The stage definitions loaded so far. */
+  get stages(): StageDefinition[] {
+    return [...this.#byRef.values()];
+  }
+
+  /** Every `use` reference, loaded or not, sorted by kind order then name. */
   refs(): string[] {
-    return [...this.#byRef.keys()].sort((a, b) => {
+    const all = new Set([...this.#byRef.keys(), ...Object.keys(this.#loaders)]);
+    return [...all].sort((a, b) => {
       const kindA = STAGE_KINDS.indexOf(a.split(".")[0] as typeof STAGE_KINDS[number]);
       const kindB = STAGE_KINDS.indexOf(b.split(".")[0] as typeof STAGE_KINDS[number]);
       return kindA - kindB || a.localeCompare(b);
     });
   }
 
-  /** The stage a `use` names, or `undefined`. */
+  /** The stage a `use` names, or `undefined` (also when it is not loaded yet). */
   get(ref: string): StageDefinition | undefined {
     return this.#byRef.get(ref);
   }
@@ -45,9 +84,14 @@ export class Registry {
     }).strict().describe(stage.summary);
   }
 
-  /** A union of every stage entry schema (for the JSON Schema only: validation goes entry by entry). */
+  /**
+   * A union of every loaded stage's entry schema (for the JSON Schema only:
+   * validation goes entry by entry); call {@linkcode loadAll} first.
+   */
   stageUnion(): z.ZodType {
-    const entries = this.refs().map((ref) => this.entrySchema(this.get(ref)!));
+    const entries = this.refs().filter((ref) => this.get(ref)).map((ref) =>
+      this.entrySchema(this.get(ref)!)
+    );
     if (entries.length === 0) return z.never();
     if (entries.length === 1) return entries[0];
     return z.discriminatedUnion(

@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { fileURLToPath as fromFileUrl } from "node:url";
-import { stages } from "./mod.ts";
+import { loadStages, stageLoaders } from "./mod.ts";
+import { Registry } from "../lib/registry.ts";
 import { STAGE_KINDS, stageRef } from "../lib/stage.ts";
 
 const here = fromFileUrl(new URL(".", import.meta.url));
@@ -29,7 +30,7 @@ Deno.test("stages/mod.ts lists every stage file under stages/", async () => {
 
 Deno.test("every stage is defined once, in the folder of its kind, with a strict described schema", async () => {
   const refs = new Set<string>();
-  for (const stage of stages) {
+  for (const stage of await loadStages()) {
     const ref = stageRef(stage);
     assert.ok(!refs.has(ref), `${ref} registered twice`);
     refs.add(ref);
@@ -53,4 +54,15 @@ Deno.test("every stage is defined once, in the folder of its kind, with a strict
       );
     }
   }
+});
+
+Deno.test("each loader gives the stage of its reference; a registry loads only what is asked", async () => {
+  const registry = new Registry([], stageLoaders);
+  assert.equal(registry.stages.length, 0);
+  assert.equal(registry.refs().length, Object.keys(stageLoaders).length);
+  await registry.load(["read.csv", "sync-tickets.sqlite", "not.a-stage"]);
+  assert.deepEqual(registry.stages.map(stageRef).sort(), ["read.csv", "sync-tickets.sqlite"]);
+  assert.equal(registry.get("transform.map"), undefined);
+  await registry.loadAll();
+  for (const ref of Object.keys(stageLoaders)) assert.equal(stageRef(registry.get(ref)!), ref);
 });

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { loadConfig } from "../lib/config.ts";
 import { runPipeline } from "../lib/pipeline.ts";
 import { Registry } from "../lib/registry.ts";
-import { stages } from "../stages/mod.ts";
+import { stageLoaders } from "../stages/mod.ts";
 import { INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
 import { type CliResult, ROOT, runCli } from "./cli.ts";
 import { FixedClock } from "./harness.ts";
@@ -482,7 +482,7 @@ incTest(
     await t.s3.put(`${INC}${S17}`, csv);
 
     const config = await loadConfig(CONFIG, {
-      registry: new Registry(stages),
+      registry: new Registry([], stageLoaders),
       env: incEnv(t),
       paramArgs: { schema: t.schema },
       cwd: t.dir,

@@ -9,7 +9,7 @@ import { runPipeline } from "../lib/pipeline.ts";
 import { Registry } from "../lib/registry.ts";
 import type { RunReport, SyncResult } from "../lib/stage.ts";
 import { StateStore } from "../lib/state.ts";
-import { stages } from "../stages/mod.ts";
+import { stageLoaders } from "../stages/mod.ts";
 import { type Backend, mountBackend } from "./backend_api.ts";
 import { cliCommand, ROOT, runCli } from "./cli.ts";
 import { seededRandom, StubServer } from "./stub_server.ts";
@@ -85,7 +85,11 @@ async function run(
   mode: "run" | "plan" = "run",
   env: Record<string, string> = s.env,
 ): Promise<{ report: RunReport; results: SyncResult[] }> {
-  const config = await loadConfig(s.config, { registry: new Registry(stages), env, cwd: s.dir });
+  const config = await loadConfig(s.config, {
+    registry: new Registry([], stageLoaders),
+    env,
+    cwd: s.dir,
+  });
   const results: SyncResult[] = [];
   const report = await runPipeline({
     config,

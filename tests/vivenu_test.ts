@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { loadConfig } from "../lib/config.ts";
 import { Registry } from "../lib/registry.ts";
-import { stages } from "../stages/mod.ts";
+import { stageLoaders } from "../stages/mod.ts";
 import { uuidV5 } from "../stages/transform/envelope.ts";
 import { cliCommand, ROOT, runCli } from "./cli.ts";
 import { StubServer } from "./stub_server.ts";
@@ -152,7 +152,7 @@ Deno.test("vivenu: the envelope wraps the full ticket; webhooks are spaced by --
   }
 
   const config = await loadConfig(join(s.dir, "pipeline.json"), {
-    registry: new Registry(stages),
+    registry: new Registry([], stageLoaders),
     env: s.env,
     paramArgs: { region: "PROD", "event-id": "e5" },
     cwd: s.dir,

@@ -5,10 +5,12 @@
  */
 import { renderStageDocs } from "../lib/docs.ts";
 import { Registry } from "../lib/registry.ts";
-import { stages } from "../stages/mod.ts";
+import { stageLoaders } from "../stages/mod.ts";
 
 const target = new URL("../docs/stages.md", import.meta.url);
-const rendered = renderStageDocs(new Registry(stages)) + "\n";
+const registry = new Registry([], stageLoaders);
+await registry.loadAll();
+const rendered = renderStageDocs(registry) + "\n";
 
 if (Deno.args.includes("--check")) {
   let current = "";

@@ -19,7 +19,7 @@ import { loadConfig } from "../../lib/config.ts";
 import { runPipeline } from "../../lib/pipeline.ts";
 import { Registry } from "../../lib/registry.ts";
 import type { RunReport } from "../../lib/stage.ts";
-import { stages } from "../../stages/mod.ts";
+import { stageLoaders } from "../../stages/mod.ts";
 import { ROOT } from "../../tests/cli.ts";
 import type { StubCommand, StubStats } from "./stub_worker.ts";
 
@@ -184,7 +184,7 @@ async function baseline(baseUrl: string, tickets: Raw[]): Promise<void> {
 
 async function ticketsync(dir: string, baseUrl: string): Promise<RunReport> {
   const config = await loadConfig(join(dir, "pipeline.json"), {
-    registry: new Registry(stages),
+    registry: new Registry([], stageLoaders),
     env: { TEXAS811_API_URL: baseUrl, TEXAS811_API_TOKEN: TOKEN },
     cwd: dir,
   });

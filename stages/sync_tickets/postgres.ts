@@ -243,16 +243,30 @@ function createMetaSql(table: string): string[] {
 }
 
 /**
+ * Where each column's value sits in a row of {@linkcode batchJson}: the text
+ * columns first (in column order), then the jsonb columns.
+ */
+function jsonSlots(layout: Layout): { text: number[]; jsonb: number[]; slot: number[] } {
+  const text: number[] = [];
+  const jsonb: number[] = [];
+  layout.columns.forEach((c, i) => (c.type === "jsonb" ? jsonb : text).push(i));
+  const slot: number[] = [];
+  text.forEach((column, position) => slot[column] = position);
+  jsonb.forEach((column, position) => slot[column] = text.length + position);
+  return { text, jsonb, slot };
+}
+
+/**
  * `WITH src AS (...)`: the batch as typed rows with their 1-based position
  * `"#ord"`, from one jsonb parameter holding an array of rows (see
- * {@linkcode batchJson}): element `i` of a row is column `i`'s text, or for a
- * jsonb column the JSON value itself.
+ * {@linkcode batchJson}).
  */
 function sourceCte(layout: Layout): string {
+  const { slot } = jsonSlots(layout);
   const casts = layout.columns.map((c, i) =>
     c.type === "jsonb"
-      ? `nullif(u.r -> ${i}, 'null'::jsonb) as ${c.quoted}`
-      : `(u.r ->> ${i})::${c.type} as ${c.quoted}`
+      ? `nullif(u.r -> ${slot[i]}, 'null'::jsonb) as ${c.quoted}`
+      : `(u.r ->> ${slot[i]})::${c.type} as ${c.quoted}`
   ).join(", ");
   return `src as (select u."#ord"::int as "#ord", ${casts}
   from jsonb_array_elements($1::text::jsonb) with ordinality as u(r, "#ord"))`;
@@ -342,23 +356,28 @@ function convertRow(layout: Layout, result: SyncResult): Row | string {
 }
 
 /**
- * The batch as one JSON array of rows for {@linkcode sourceCte}. Text values
- * are JSON strings and jsonb values are spliced in as the JSON text they
- * already are, so building the parameter is native `JSON.stringify` work
- * instead of escaping every value into 27 array literals.
+ * The batch as one JSON array of rows for {@linkcode sourceCte}: a row holds
+ * the text values as JSON strings (one native `JSON.stringify` of them), then
+ * the jsonb values spliced in as the JSON text they already are. No value is
+ * escaped by hand, and the record JSON is not parsed or written again.
  */
 function batchJson(layout: Layout, rows: Row[]): string {
-  const jsonb = layout.columns.map((c) => c.type === "jsonb");
+  const { text, jsonb } = jsonSlots(layout);
   const parts = new Array<string>(rows.length);
+  const texts = new Array<string | null>(text.length);
   for (let r = 0; r < rows.length; r++) {
     const values = rows[r].values;
-    let row = "[";
-    for (let i = 0; i < values.length; i++) {
-      if (i > 0) row += ",";
-      const value = values[i];
-      row += value === null ? "null" : jsonb[i] ? value : JSON.stringify(value);
+    for (let i = 0; i < text.length; i++) texts[i] = values[text[i]];
+    let row = JSON.stringify(texts);
+    if (jsonb.length > 0) {
+      row = text.length > 0 ? row.slice(0, -1) : "[";
+      for (let j = 0; j < jsonb.length; j++) {
+        if (j > 0 || text.length > 0) row += ",";
+        row += values[jsonb[j]] ?? "null";
+      }
+      row += "]";
     }
-    parts[r] = row + "]";
+    parts[r] = row;
   }
   return `[${parts.join(",")}]`;
 }

@@ -411,30 +411,48 @@ function utcMs(
 
 const TWO_DIGITS = Array.from({ length: 100 }, (_, n) => String(n).padStart(2, "0"));
 
-/** `toISOString()` of a four-digit-year instant, by arithmetic (Hinnant's civil_from_days). */
-function isoString(ms: number): string {
+/** `YYYY-MM-DDT` by day number: exports hold many instants of few days. */
+const dayPrefixes = new Map<number, string>();
+
+/**
+ * `Temporal.Instant#toString()` of a four-digit-year instant, by arithmetic
+ * (Hinnant's civil_from_days): fraction digits only as needed (.5Z, .12Z,
+ * none for whole seconds).
+ */
+function isoUtcString(ms: number): string {
   const days = Math.floor(ms / 86_400_000);
   let rest = ms - days * 86_400_000;
-  const z = days + 719468;
-  const era = Math.floor(z / 146097);
-  const doe = z - era * 146097;
-  const yoe = Math.floor(
-    (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
-  );
-  const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
-  const mp = Math.floor((5 * doy + 2) / 153);
-  const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
-  const month = mp < 10 ? mp + 3 : mp - 9;
-  const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+  let prefix = dayPrefixes.get(days);
+  if (prefix === undefined) {
+    const z = days + 719468;
+    const era = Math.floor(z / 146097);
+    const doe = z - era * 146097;
+    const yoe = Math.floor(
+      (doe - Math.floor(doe / 1460) + Math.floor(doe / 36524) - Math.floor(doe / 146096)) / 365,
+    );
+    const doy = doe - (365 * yoe + Math.floor(yoe / 4) - Math.floor(yoe / 100));
+    const mp = Math.floor((5 * doy + 2) / 153);
+    const day = doy - Math.floor((153 * mp + 2) / 5) + 1;
+    const month = mp < 10 ? mp + 3 : mp - 9;
+    const year = yoe + era * 400 + (month <= 2 ? 1 : 0);
+    prefix = `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T`;
+    if (dayPrefixes.size >= 10_000) dayPrefixes.clear();
+    dayPrefixes.set(days, prefix);
+  }
   const hour = Math.floor(rest / 3_600_000);
   rest -= hour * 3_600_000;
   const minute = Math.floor(rest / 60_000);
   rest -= minute * 60_000;
   const second = Math.floor(rest / 1000);
   const fraction = rest - second * 1000;
-  return `${year}-${TWO_DIGITS[month]}-${TWO_DIGITS[day]}T${TWO_DIGITS[hour]}:${
-    TWO_DIGITS[minute]
-  }:${TWO_DIGITS[second]}.${String(fraction).padStart(3, "0")}Z`;
+  const base = `${prefix}${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}`;
+  if (fraction === 0) return `${base}Z`;
+  const digits = fraction % 100 === 0
+    ? String(fraction / 100)
+    : fraction % 10 === 0
+    ? TWO_DIGITS[fraction / 10]
+    : String(fraction).padStart(3, "0");
+  return `${base}.${digits}Z`;
 }
 
 /**
@@ -602,13 +620,7 @@ const FOUR_DIGIT_YEARS = [Date.UTC(1000, 0, 1), Date.UTC(10000, 0, 1)];
 export function formatEpochMs(ms: number, options: FormatInstantOptions): string | number {
   if (options.style === "epoch-ms") return ms;
   if (options.style === "iso-utc" && ms >= FOUR_DIGIT_YEARS[0] && ms < FOUR_DIGIT_YEARS[1]) {
-    // Temporal writes only the fraction digits it needs: .5Z, .12Z, none for whole seconds.
-    const text = isoString(ms);
-    const fraction = ms - Math.floor(ms / 1000) * 1000;
-    if (fraction === 0) return `${text.slice(0, 19)}Z`;
-    if (fraction % 100 === 0) return `${text.slice(0, 21)}Z`;
-    if (fraction % 10 === 0) return `${text.slice(0, 22)}Z`;
-    return text;
+    return isoUtcString(ms);
   }
   return formatInstant(Temporal.Instant.fromEpochMilliseconds(ms), options);
 }

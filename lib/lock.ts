@@ -4,7 +4,6 @@
  * with SIGKILL never blocks the next one.
  * @module
  */
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { LockedError } from "./errors.ts";
 
@@ -19,7 +18,7 @@ export interface PipelineLock extends Disposable {
  * naming the holder. Never waits.
  */
 export function acquireLock(path: string, pipeline: string): PipelineLock {
-  mkdirSync(dirname(path), { recursive: true });
+  Deno.mkdirSync(dirname(path), { recursive: true });
   const file = Deno.openSync(path, { read: true, write: true, create: true });
   let locked: boolean;
   try {

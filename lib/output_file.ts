@@ -5,7 +5,6 @@
  * new one, never half of one).
  * @module
  */
-import { randomUUID } from "node:crypto";
 import { basename, dirname, join } from "node:path";
 import { ConfigError } from "./errors.ts";
 import { renderTemplate, templateFields } from "./paths.ts";
@@ -66,7 +65,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const dir = dirname(path);
   await Deno.mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${randomUUID().slice(0, 8)}.tmp`);
+  const temp = join(dir, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
   const encoder = new TextEncoder();
   const file = await Deno.open(temp, { write: true, createNew: true });
   let closed = false;

@@ -4,7 +4,6 @@
  * transactions, and typed columns mapped from record fields.
  * @module
  */
-import { mkdirSync, statSync } from "node:fs";
 import { dirname } from "node:path";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { z } from "zod";
@@ -39,7 +38,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions): Databa
     if (!options.create || options.readOnly) {
       throw new MissingError(`Cannot open database "${path}": the file does not exist`);
     }
-    mkdirSync(dirname(path), { recursive: true });
+    Deno.mkdirSync(dirname(path), { recursive: true });
   }
   const db = new DatabaseSync(path, { readOnly: options.readOnly ?? false });
   try {
@@ -58,7 +57,7 @@ export function openDatabase(path: string, options: OpenDatabaseOptions): Databa
 /** Whether `path` names an existing file. */
 export function fileExists(path: string): boolean {
   try {
-    return statSync(path).isFile();
+    return Deno.statSync(path).isFile;
   } catch {
     return false;
   }

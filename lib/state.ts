@@ -5,7 +5,6 @@
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import type { Item, Outcome, RecordState, StageState } from "./stage.ts";
 
@@ -141,7 +140,7 @@ export class StateStore implements StageState {
       else store.#checkVersion();
       return store;
     }
-    mkdirSync(dirname(path), { recursive: true });
+    Deno.mkdirSync(dirname(path), { recursive: true });
     const db = new DatabaseSync(path);
     db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;");
     const store = new StateStore(path, db, now);

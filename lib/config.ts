@@ -106,6 +106,9 @@ export interface LoadOptions {
   cwd?: string;
 }
 
+/** A stage entry's optional `id` (see Registry.entrySchema, which documents it). */
+const ENTRY_ID = z.string().optional();
+
 const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
 const PLACEHOLDER = /\$\{(env|var):([^${}]+)\}/;
 
@@ -236,12 +239,19 @@ function parseStageEntry(
     );
     return undefined;
   }
-  const parsed = registry.entrySchema(definition).safeParse(entry, { reportInput: true });
+  // The stage's own (strict) schema checks everything but `use` and `id`:
+  // the same as its entry schema, without building one (zod's extend clones).
+  const { use: _use, id, ...rest } = entry as Record<string, unknown>;
+  const checkedId = ENTRY_ID.safeParse(id, { reportInput: true });
+  if (!checkedId.success) {
+    problems.push(...formatIssues(checkedId.error.issues, ["stages", index, "id"]));
+  }
+  const parsed = definition.config.safeParse(rest, { reportInput: true });
   if (!parsed.success) {
     problems.push(...formatIssues(parsed.error.issues, ["stages", index], definition));
-    return undefined;
   }
-  const { use: _use, id, ...config } = parsed.data as Record<string, unknown>;
+  if (!parsed.success || !checkedId.success) return undefined;
+  const config = parsed.data as Record<string, unknown>;
   collectSecrets(definition.config, config, secrets);
   return {
     id: `${at} ${typeof id === "string" ? id : use}`,

@@ -79,7 +79,7 @@ Deno.test("parseConfig() names every problem with its JSON path, expectation and
   const found = problems(config([
     { use: "read.lines", pth: "x" },
     { use: "transform.noop", rateLimit: { perMinute: "fast" }, mode: "c" },
-    { use: "sync-tickets.sink", url: "${env:MISSING_URL}" },
+    { use: "sync-tickets.sink", url: "${env:MISSING_URL}", id: 7 },
   ]));
   assert.deepEqual(found, [
     'stages[2].url: environment variable "MISSING_URL" is not set (used as ${env:MISSING_URL})',
@@ -87,7 +87,15 @@ Deno.test("parseConfig() names every problem with its JSON path, expectation and
     'stages[0].pth: unknown key (did you mean "path"?); expected one of path',
     'stages[1].rateLimit.perMinute: expected a number, got "fast"',
     'stages[1].mode: expected one of "a", "b", got "c"',
+    "stages[2].id: expected a string, got 7",
   ]);
+  // A named stage keeps its name in logs.
+  const named = parseConfig(config([good[0], { ...good[1], id: "warehouse" }]), "p.json", {
+    registry,
+    env: { SINK_URL: "u" },
+  });
+  assert.equal(named.stages[1].id, "stages[1] warehouse");
+  assert.deepEqual(named.stages[1].config, { url: "u", days: 1 });
 });
 
 Deno.test("parseConfig() rejects unknown stages, top-level keys and bad order", () => {

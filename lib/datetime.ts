@@ -417,9 +417,10 @@ const dayPrefixes = new Map<number, string>();
 /**
  * `Temporal.Instant#toString()` of a four-digit-year instant, by arithmetic
  * (Hinnant's civil_from_days): fraction digits only as needed (.5Z, .12Z,
- * none for whole seconds).
+ * none for whole seconds). With another `suffix` (an offset), the same for
+ * the wall time `ms` stands for.
  */
-function isoUtcString(ms: number): string {
+function isoUtcString(ms: number, suffix = "Z"): string {
   const days = Math.floor(ms / 86_400_000);
   let rest = ms - days * 86_400_000;
   let prefix = dayPrefixes.get(days);
@@ -446,13 +447,13 @@ function isoUtcString(ms: number): string {
   const second = Math.floor(rest / 1000);
   const fraction = rest - second * 1000;
   const base = `${prefix}${TWO_DIGITS[hour]}:${TWO_DIGITS[minute]}:${TWO_DIGITS[second]}`;
-  if (fraction === 0) return `${base}Z`;
+  if (fraction === 0) return `${base}${suffix}`;
   const digits = fraction % 100 === 0
     ? String(fraction / 100)
     : fraction % 10 === 0
     ? TWO_DIGITS[fraction / 10]
     : String(fraction).padStart(3, "0");
-  return `${base}.${digits}Z`;
+  return `${base}.${digits}${suffix}`;
 }
 
 /**
@@ -619,10 +620,54 @@ const FOUR_DIGIT_YEARS = [Date.UTC(1000, 0, 1), Date.UTC(10000, 0, 1)];
  */
 export function formatEpochMs(ms: number, options: FormatInstantOptions): string | number {
   if (options.style === "epoch-ms") return ms;
-  if (options.style === "iso-utc" && ms >= FOUR_DIGIT_YEARS[0] && ms < FOUR_DIGIT_YEARS[1]) {
-    return isoUtcString(ms);
+  // A day's margin, so the local wall time also has four digits.
+  if (ms >= FOUR_DIGIT_YEARS[0] + 86_400_000 && ms < FOUR_DIGIT_YEARS[1] - 86_400_000) {
+    if (options.style === "iso-utc") return isoUtcString(ms);
+    const offset = utcHourOffset(ms, options.zone ?? "UTC");
+    if (offset !== null) return isoUtcString(ms + offset.ms, offset.text);
   }
   return formatInstant(Temporal.Instant.fromEpochMilliseconds(ms), options);
+}
+
+/** A zone's offset during one UTC hour: milliseconds and `+HH:MM` as Temporal writes it. */
+interface HourOffset {
+  ms: number;
+  text: string;
+}
+
+/** By zone, then by UTC hour number; `null` for an hour that needs Temporal. */
+const utcHourOffsets = new Map<string, Map<number, HourOffset | null>>();
+
+/**
+ * The offset `zone` has for the whole UTC hour holding `ms`, or `null` when
+ * a transition falls inside that hour or the offset is not whole minutes
+ * (old local mean times): those instants are left to Temporal.
+ */
+function utcHourOffset(ms: number, zone: string): HourOffset | null {
+  let offsets = utcHourOffsets.get(zone);
+  if (!offsets) {
+    offsets = new Map();
+    utcHourOffsets.set(zone, offsets);
+  }
+  const hour = Math.floor(ms / 3_600_000);
+  let offset = offsets.get(hour);
+  if (offset === undefined) {
+    const start = Temporal.Instant.fromEpochMilliseconds(hour * 3_600_000).toZonedDateTimeISO(zone);
+    const next = start.getTimeZoneTransition("next");
+    const whole = next === null || next.epochMilliseconds >= (hour + 1) * 3_600_000;
+    const minutes = start.offsetNanoseconds / 60e9;
+    offset = whole && Number.isInteger(minutes)
+      ? {
+        ms: minutes * 60_000,
+        text: `${minutes < 0 ? "-" : "+"}${TWO_DIGITS[Math.floor(Math.abs(minutes) / 60)]}:${
+          TWO_DIGITS[Math.abs(minutes) % 60]
+        }`,
+      }
+      : null;
+    if (offsets.size >= 100_000) offsets.clear();
+    offsets.set(hour, offset);
+  }
+  return offset;
 }
 
 /** An input date format: a pattern like `MM/dd/yyyy hh:mm a`, or `iso`, `epoch-ms`, `epoch-s`. */

@@ -260,8 +260,33 @@ Deno.test("formatEpochMs() writes what formatInstant() writes, fractions and edg
   for (const ms of samples) {
     const instant = Temporal.Instant.fromEpochMilliseconds(ms);
     for (const style of ["iso-utc", "epoch-ms", "iso-offset"] as const) {
-      const options = { style, zone: "Africa/Nairobi" };
-      assert.equal(formatEpochMs(ms, options), formatInstant(instant, options), `${ms} ${style}`);
+      for (const zone of ["Africa/Nairobi", "America/Chicago", "Asia/Kolkata", undefined]) {
+        const options = { style, zone };
+        assert.equal(
+          formatEpochMs(ms, options),
+          formatInstant(instant, options),
+          `${ms} ${style} ${zone}`,
+        );
+      }
+    }
+  }
+  // Around transitions: every 7 minutes over three days, in zones with odd rules.
+  const transitions = [
+    ["America/Chicago", "2025-03-09"],
+    ["America/Chicago", "2025-11-02"],
+    ["Australia/Lord_Howe", "2025-04-06"],
+    ["Australia/Lord_Howe", "2025-10-05"],
+    ["America/Santiago", "2025-09-07"],
+    ["Pacific/Apia", "2011-12-29"],
+    ["Europe/Amsterdam", "1937-07-01"],
+  ] as const;
+  for (const [zone, date] of transitions) {
+    const start = Temporal.PlainDate.from(date).toZonedDateTime({ timeZone: "UTC" })
+      .epochMilliseconds - 86_400_000;
+    for (let ms = start; ms < start + 3 * 86_400_000; ms += 7 * 60_000 + 1_001) {
+      const options = { style: "iso-offset" as const, zone };
+      const expected = formatInstant(Temporal.Instant.fromEpochMilliseconds(ms), options);
+      assert.equal(formatEpochMs(ms, options), expected, `${zone} ${ms}`);
     }
   }
 });

@@ -10,12 +10,10 @@ import { type FlatPicker, flatPicker } from "./record_shape.ts";
  * JSON with object keys sorted at every level (arrays keep their order).
  *
  * A flat record (no nested objects) is copied with its keys in sorted order
- * by a function compiled for its key list (see lib/record_shape.ts), then
- * serialized by plain `JSON.stringify`, V8's fast path. Anything else goes
- * through `JSON.stringify` with a property list: the list fixes the key order
- * of every object it serializes, so the sorted union of all keys gives each
- * object its keys in sorted order. Values with a `toJSON` (Date, Temporal) are
- * written as that.
+ * by a function compiled for its key list (see lib/record_shape.ts); anything
+ * else is copied level by level with sorted keys. Either copy is serialized
+ * by plain `JSON.stringify`, V8's fast path. Values with a `toJSON` (Date,
+ * Temporal) are written as that.
  */
 export function stableStringify(value: unknown): string {
   if (value === null || typeof value !== "object") return JSON.stringify(value);
@@ -23,29 +21,40 @@ export function stableStringify(value: unknown): string {
     const copy = sortedFlatCopy(value as Record<string, unknown>);
     if (copy !== undefined) return JSON.stringify(copy);
   }
-  return JSON.stringify(value, propertyList(value));
+  // Nested: a sorted copy at every level, then plain JSON.stringify (a
+  // property list takes V8's slow serializer, slower than copying).
+  return JSON.stringify(sortedDeepCopy(value));
 }
 
-function propertyList(value: object): string[] {
-  const all = new Set<string>();
-  collectKeys(value, all);
-  return [...all].sort();
+function sortedDeepCopy(value: unknown): unknown {
+  if (value === null || typeof value !== "object" || hasToJson(value)) return value;
+  if (Array.isArray(value)) return value.map(sortedDeepCopy);
+  const record = value as Record<string, unknown>;
+  const out: Record<string, unknown> = {};
+  for (const key of sortedKeys(Object.keys(record))) {
+    const child = record[key];
+    if (child !== undefined) out[key] = sortedDeepCopy(child);
+  }
+  return out;
+}
+
+/** Sorted key lists by the unsorted list, so objects of one shape sort once. */
+const sortedKeyLists = new Map<string, string[]>();
+
+function sortedKeys(keys: string[]): string[] {
+  if (keys.length < 2) return keys;
+  const id = keys.join("\u0000");
+  let sorted = sortedKeyLists.get(id);
+  if (sorted === undefined) {
+    sorted = [...keys].sort();
+    if (sortedKeyLists.size >= 1024) sortedKeyLists.clear();
+    sortedKeyLists.set(id, sorted);
+  }
+  return sorted;
 }
 
 function hasToJson(value: object): boolean {
   return typeof (value as { toJSON?: unknown }).toJSON === "function";
-}
-
-function collectKeys(value: unknown, into: Set<string>): void {
-  if (value === null || typeof value !== "object" || hasToJson(value)) return;
-  if (Array.isArray(value)) {
-    for (const element of value) collectKeys(element, into);
-    return;
-  }
-  for (const key of Object.keys(value)) {
-    into.add(key);
-    collectKeys((value as Record<string, unknown>)[key], into);
-  }
 }
 
 // Records of one input share their keys in one order: a sorted copy is

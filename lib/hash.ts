@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type FlatPicker, flatPicker } from "./record_shape.ts";
+import { type FlatPicker, flatPicker, sameKeys } from "./record_shape.ts";
 
 /**
  * JSON with object keys sorted at every level (arrays keep their order).
@@ -83,12 +83,6 @@ function sortedFlatCopy(value: Record<string, unknown>): Record<string, unknown>
     lastPicker = picker;
   }
   return lastPicker?.(value);
-}
-
-function sameKeys(a: readonly string[], b: readonly string[]): boolean {
-  if (a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
 }
 
 /** SHA-256 (hex, first 32 chars) of the stable JSON of `value`. */

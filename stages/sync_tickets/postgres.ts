@@ -95,7 +95,8 @@ const configSchema = z.object({
   mode: z.enum(["upsert", "insert-ignore"]).default("upsert").describe(
     'upsert: insert, or update a row whose content differs; insert-ignore: insert, and skip a key that already exists ("already exists").',
   ),
-  batchSize: z.int().min(1).max(100_000).default(1000).describe("Rows per statement."),
+  // 500 measured a little faster than 1,000 on the INC snapshot, with less held in memory.
+  batchSize: z.int().min(1).max(100_000).default(500).describe("Rows per statement."),
   transaction: z.enum(["run", "batch"]).default("run").describe(
     "run: the whole run in one transaction, committed only when the run succeeds (snapshots); batch: commit every batch, so progress survives a kill (long imports).",
   ),

@@ -108,5 +108,28 @@ export function configJsonSchema(registry: Registry): unknown {
       "The stage chain: read, then filters/transforms, then sinks, then reports.",
     ),
   });
-  return z.toJSONSchema(schema, { io: "input", unrepresentable: "any" });
+  return allowPlaceholders(z.toJSONSchema(schema, { io: "input", unrepresentable: "any" }));
+}
+
+/** A `${env:...}` or `${var:...}` placeholder: filled in before validation, so any field may hold one. */
+const PLACEHOLDER_SCHEMA = { type: "string", pattern: "\\$\\{(env|var):" };
+
+/**
+ * Lets every number, integer, boolean, enum and patterned string in a JSON
+ * Schema also be a placeholder string, as the config loader allows
+ * (`"perSecond": "${var:rate}"`), so editors do not flag the examples.
+ */
+function allowPlaceholders(node: unknown): unknown {
+  if (Array.isArray(node)) return node.map(allowPlaceholders);
+  if (node === null || typeof node !== "object") return node;
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(node)) out[key] = allowPlaceholders(value);
+  const type = out.type;
+  const constrained =
+    (type === "string" && (out.pattern !== undefined || out.format !== undefined)) ||
+    out.enum !== undefined;
+  if (type === "number" || type === "integer" || type === "boolean" || constrained) {
+    return { anyOf: [out, PLACEHOLDER_SCHEMA] };
+  }
+  return out;
 }

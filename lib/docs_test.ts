@@ -36,3 +36,22 @@ Deno.test("renderStageDocs() and configJsonSchema() cover the pipeline and every
   };
   assert.equal(schema.properties.stages.items.properties.use.const, "sync-tickets.demo");
 });
+
+Deno.test("configJsonSchema() lets numbers, booleans and enums hold a placeholder, not free text", () => {
+  const schema = configJsonSchema(new Registry([stage])) as {
+    properties: {
+      stages: { items: { properties: Record<string, { anyOf?: Record<string, unknown>[] }> } };
+    };
+  };
+  const fields = schema.properties.stages.items.properties;
+  for (const name of ["batchSize", "mode"]) {
+    const options = fields[name].anyOf ?? [];
+    const placeholder = options.find((option) => option.pattern !== undefined);
+    assert.ok(placeholder, `${name} accepts a placeholder`);
+    const pattern = new RegExp(String(placeholder.pattern));
+    assert.ok(pattern.test("${var:batch}") && pattern.test("${env:MODE}"));
+    assert.ok(!pattern.test("fast"), `${name} still rejects plain text`);
+  }
+  // Plain strings need no alternative.
+  assert.equal(fields.url.anyOf, undefined);
+});

@@ -1,30 +1,39 @@
 /**
- * Writes `docs/stages.md` from the stage schemas; with `--check`, fails when
- * the committed file is stale (CI runs that through `deno task check`).
+ * Writes `docs/stages.md` (the stage reference) and `docs/ticketsync.schema.json`
+ * (the config JSON Schema the examples' `$schema` points at) from the stage
+ * schemas; with `--check`, fails when a committed file is stale (CI runs that
+ * through `deno task check`).
  * @module
  */
-import { renderStageDocs } from "../lib/docs.ts";
+import { configJsonSchema, renderStageDocs } from "../lib/docs.ts";
 import { Registry } from "../lib/registry.ts";
 import { stageLoaders } from "../stages/mod.ts";
 
-const target = new URL("../docs/stages.md", import.meta.url);
 const registry = new Registry([], stageLoaders);
 await registry.loadAll();
-const rendered = renderStageDocs(registry) + "\n";
+const outputs: [string, string][] = [
+  ["stages.md", renderStageDocs(registry) + "\n"],
+  ["ticketsync.schema.json", JSON.stringify(configJsonSchema(registry), null, 2) + "\n"],
+];
 
-if (Deno.args.includes("--check")) {
-  let current = "";
-  try {
-    current = await Deno.readTextFile(target);
-  } catch {
-    // A missing file is stale too.
+let stale = false;
+for (const [name, rendered] of outputs) {
+  const target = new URL(`../docs/${name}`, import.meta.url);
+  if (Deno.args.includes("--check")) {
+    let current = "";
+    try {
+      current = await Deno.readTextFile(target);
+    } catch {
+      // A missing file is stale too.
+    }
+    if (current !== rendered) {
+      console.error(`docs/${name} is stale: run \`deno task docs\` and commit it`);
+      stale = true;
+    }
+  } else {
+    await Deno.mkdir(new URL("../docs/", import.meta.url), { recursive: true });
+    await Deno.writeTextFile(target, rendered);
+    console.log(`Wrote docs/${name}`);
   }
-  if (current !== rendered) {
-    console.error("docs/stages.md is stale: run `deno task docs` and commit it");
-    Deno.exit(1);
-  }
-} else {
-  await Deno.mkdir(new URL("../docs/", import.meta.url), { recursive: true });
-  await Deno.writeTextFile(target, rendered);
-  console.log("Wrote docs/stages.md");
 }
+if (stale) Deno.exit(1);

@@ -4,7 +4,7 @@
  * @module
  */
 import { createHash } from "node:crypto";
-import { type FlatPicker, flatPicker, sameKeys } from "./record_shape.ts";
+import { flatPicker, ShapeCache } from "./record_shape.ts";
 
 /**
  * JSON with object keys sorted at every level (arrays keep their order).
@@ -39,18 +39,10 @@ function sortedDeepCopy(value: unknown): unknown {
 }
 
 /** Sorted key lists by the unsorted list, so objects of one shape sort once. */
-const sortedKeyLists = new Map<string, string[]>();
+const sortedLists = new ShapeCache((keys) => [...keys].sort(), { size: 1024 });
 
 function sortedKeys(keys: string[]): string[] {
-  if (keys.length < 2) return keys;
-  const id = keys.join("\u0000");
-  let sorted = sortedKeyLists.get(id);
-  if (sorted === undefined) {
-    sorted = [...keys].sort();
-    if (sortedKeyLists.size >= 1024) sortedKeyLists.clear();
-    sortedKeyLists.set(id, sorted);
-  }
-  return sorted;
+  return keys.length < 2 ? keys : sortedLists.get(keys)!;
 }
 
 function hasToJson(value: object): boolean {
@@ -60,29 +52,10 @@ function hasToJson(value: object): boolean {
 // Records of one input share their keys in one order: a sorted copy is
 // compiled once per key list. Inputs with ever new key lists stop compiling
 // after a budget and take the general path for lists not seen before.
-const COMPILE_BUDGET = 256;
-const CACHE_SIZE = 64;
-const pickers = new Map<string, FlatPicker | undefined>();
-let compiled = 0;
-let lastKeys: string[] = [];
-let lastPicker: FlatPicker | undefined;
+const flatPickers = new ShapeCache((keys) => flatPicker([...keys].sort()), { budget: 256 });
 
 function sortedFlatCopy(value: Record<string, unknown>): Record<string, unknown> | undefined {
-  const keys = Object.keys(value);
-  if (!sameKeys(keys, lastKeys)) {
-    const id = keys.join("\u0000");
-    let picker = pickers.get(id);
-    if (picker === undefined && !pickers.has(id)) {
-      if (compiled >= COMPILE_BUDGET) return undefined;
-      compiled++;
-      picker = flatPicker([...keys].sort());
-      if (pickers.size >= CACHE_SIZE) pickers.clear();
-      pickers.set(id, picker);
-    }
-    lastKeys = keys;
-    lastPicker = picker;
-  }
-  return lastPicker?.(value);
+  return flatPickers.get(Object.keys(value))?.(value);
 }
 
 /** SHA-256 (hex, first 32 chars) of the stable JSON of `value`. */

@@ -85,21 +85,61 @@ export function flatPicker(keys: readonly string[]): FlatPicker | undefined {
   return new Function(body)() as FlatPicker;
 }
 
-/** Key lists a copier compiles for before it decides records vary too much and loops. */
-const MAX_SHAPES = 16;
+/**
+ * Values derived from a key list (a compiled picker, a sorted order), cached
+ * by the list: the list of the last call is recognised without building a
+ * lookup key, up to `size` lists are kept, and once `budget` values have been
+ * derived a list not seen before gets `undefined`, so an input whose keys
+ * keep changing takes the caller's general path instead of compiling for
+ * every record.
+ */
+export class ShapeCache<T> {
+  readonly #derive: (keys: string[]) => T;
+  readonly #budget: number;
+  readonly #size: number;
+  readonly #byList = new Map<string, T>();
+  #derived = 0;
+  #lastKeys: string[] | undefined;
+  #last: T | undefined;
+
+  constructor(derive: (keys: string[]) => T, options: { budget?: number; size?: number } = {}) {
+    this.#derive = derive;
+    this.#budget = options.budget ?? Infinity;
+    this.#size = options.size ?? 64;
+  }
+
+  /** The value for `keys` (derived now if new and within budget), or `undefined`. */
+  get(keys: string[]): T | undefined {
+    if (this.#lastKeys !== undefined && sameKeys(keys, this.#lastKeys)) return this.#last;
+    const id = keys.join("\u0000");
+    let value: T | undefined;
+    if (this.#byList.has(id)) value = this.#byList.get(id);
+    else {
+      if (this.#derived >= this.#budget) return undefined;
+      this.#derived++;
+      value = this.#derive(keys);
+      if (this.#byList.size >= this.#size) this.#byList.clear();
+      this.#byList.set(id, value);
+    }
+    this.#lastKeys = keys;
+    this.#last = value;
+    return value;
+  }
+}
 
 /**
  * Copies a record's own keys except `exclude` (`""` to null when
- * `emptyAsNull`), through a picker compiled for the record's key list. Inputs
- * whose key lists keep changing (more than 16 seen) get the plain loop.
+ * `emptyAsNull`), through a picker compiled for the record's key list. Key
+ * lists beyond the first 16 get the plain loop.
  */
 export function recordCopier(
   exclude: ReadonlySet<string>,
   emptyAsNull = false,
 ): (data: Record<string, unknown>) => Record<string, unknown> {
-  let lastKeys: string[] = [];
-  let picker: RecordPicker | undefined;
-  let shapes = 0;
+  const pickers = new ShapeCache(
+    (keys) => recordPicker(keys.filter((key) => !exclude.has(key)), emptyAsNull),
+    { budget: 16 },
+  );
   function loop(data: Record<string, unknown>): Record<string, unknown> {
     const out: Record<string, unknown> = {};
     for (const key of Object.keys(data)) {
@@ -110,19 +150,13 @@ export function recordCopier(
     return out;
   }
   return function copyRecord(data) {
-    if (shapes > MAX_SHAPES) return loop(data);
-    const keys = Object.keys(data);
-    if (picker === undefined || !sameKeys(keys, lastKeys)) {
-      if (++shapes > MAX_SHAPES) return loop(data);
-      lastKeys = keys;
-      picker = recordPicker(keys.filter((key) => !exclude.has(key)), emptyAsNull);
-    }
-    return picker(data);
+    const picker = pickers.get(Object.keys(data));
+    return picker ? picker(data) : loop(data);
   };
 }
 
 /** Whether two key lists are the same keys in the same order. */
-export function sameKeys(a: readonly string[], b: readonly string[]): boolean {
+function sameKeys(a: readonly string[], b: readonly string[]): boolean {
   if (a.length !== b.length) return false;
   for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
   return true;

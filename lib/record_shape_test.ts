@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { recordBuilder, recordCopier, recordPicker } from "./record_shape.ts";
+import { recordBuilder, recordCopier, recordPicker, ShapeCache } from "./record_shape.ts";
 
 Deno.test("recordBuilder() builds records with any key text, in key order", () => {
   const keys = ["id", 'quote " and \\ backslash', "line\nbreak", "${x}", "constructor", ""];
@@ -35,4 +35,18 @@ Deno.test("recordCopier() leaves out excluded keys, follows changing key lists, 
   for (let i = 0; i < 40; i++) {
     assert.deepEqual(copy({ [`k${i}`]: i, drop: 1, a: "" }), { [`k${i}`]: i, a: null });
   }
+});
+
+Deno.test("ShapeCache derives once per key list and stops deriving for new lists past its budget", () => {
+  const derived: string[] = [];
+  const cache = new ShapeCache((keys) => {
+    derived.push(keys.join());
+    return keys.length;
+  }, { budget: 2 });
+  assert.equal(cache.get(["a", "b"]), 2);
+  assert.equal(cache.get(["a", "b"]), 2);
+  assert.equal(cache.get(["c"]), 1);
+  assert.equal(cache.get(["a", "b"]), 2, "a known list is still answered");
+  assert.equal(cache.get(["d", "e", "f"]), undefined, "past the budget a new list gets nothing");
+  assert.deepEqual(derived, ["a,b", "c"]);
 });

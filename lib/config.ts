@@ -123,25 +123,26 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
     }
     throw error;
   }
+  const raw = parseJson(text, path);
   // Stages are loaded on first use: those this config names.
-  await options.registry.load(usedStages(text));
-  return parseConfig(text, path, options);
+  await options.registry.load(usedStages(raw));
+  return validateConfig(raw, path, options);
 }
 
-/** The `use` values of a config's stages; none when the text is not such JSON (parseConfig says why). */
-function usedStages(text: string): string[] {
-  try {
-    const stages = (JSON.parse(text) as { stages?: unknown })?.stages;
-    if (!Array.isArray(stages)) return [];
-    return stages.map((entry) => entry?.use).filter((use) => typeof use === "string");
-  } catch {
-    return [];
-  }
+/** The `use` values of a config's stages; none when it has no stage list (validation says why). */
+function usedStages(raw: unknown): string[] {
+  const stages = (raw as { stages?: unknown } | null)?.stages;
+  if (!Array.isArray(stages)) return [];
+  return stages.map((entry) => entry?.use).filter((use) => typeof use === "string");
 }
 
 /** Validates config text (exported for tests and `validate`). */
 export function parseConfig(text: string, path: string, options: LoadOptions): LoadedConfig {
-  const raw = parseJson(text, path);
+  return validateConfig(parseJson(text, path), path, options);
+}
+
+/** Validates a parsed config; throws ConfigError naming every problem by its JSON path. */
+function validateConfig(raw: unknown, path: string, options: LoadOptions): LoadedConfig {
   const problems: string[] = [];
   const env = options.env ?? {};
   const cwd = options.cwd ?? Deno.cwd();

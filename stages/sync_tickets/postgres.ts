@@ -135,6 +135,19 @@ interface Layout {
   /** Key columns first, then the others in config order, then raw. */
   columns: Column[];
   keys: Column[];
+  /** Where each column's value sits in a row of {@linkcode batchJson}. */
+  slots: JsonSlots;
+}
+
+/**
+ * A batch row's layout: the text columns' values first (in column order),
+ * then the jsonb columns'. `text` and `jsonb` list column indexes, `slot[i]`
+ * is column i's position in the row.
+ */
+interface JsonSlots {
+  text: number[];
+  jsonb: number[];
+  slot: number[];
 }
 
 /** Checks identifiers and cross-field rules; builds the column list. */
@@ -181,7 +194,7 @@ function buildLayout(config: PostgresSinkConfig): Layout {
       raw: true,
     });
   }
-  return { display: config.table, name, target, columns, keys };
+  return { display: config.table, name, target, columns, keys, slots: jsonSlots(columns) };
 }
 
 /** What the database says about the target table. */
@@ -243,14 +256,10 @@ function createMetaSql(table: string): string[] {
   ];
 }
 
-/**
- * Where each column's value sits in a row of {@linkcode batchJson}: the text
- * columns first (in column order), then the jsonb columns.
- */
-function jsonSlots(layout: Layout): { text: number[]; jsonb: number[]; slot: number[] } {
+function jsonSlots(columns: Column[]): JsonSlots {
   const text: number[] = [];
   const jsonb: number[] = [];
-  layout.columns.forEach((c, i) => (c.type === "jsonb" ? jsonb : text).push(i));
+  columns.forEach((c, i) => (c.type === "jsonb" ? jsonb : text).push(i));
   const slot: number[] = [];
   text.forEach((column, position) => slot[column] = position);
   jsonb.forEach((column, position) => slot[column] = text.length + position);
@@ -263,7 +272,7 @@ function jsonSlots(layout: Layout): { text: number[]; jsonb: number[]; slot: num
  * {@linkcode batchJson}).
  */
 function sourceCte(layout: Layout): string {
-  const { slot } = jsonSlots(layout);
+  const { slot } = layout.slots;
   const casts = layout.columns.map((c, i) =>
     c.type === "jsonb"
       ? `nullif(u.r -> ${slot[i]}, 'null'::jsonb) as ${c.quoted}`
@@ -363,7 +372,7 @@ function convertRow(layout: Layout, result: SyncResult): Row | string {
  * escaped by hand, and the record JSON is not parsed or written again.
  */
 function batchJson(layout: Layout, rows: Row[]): string {
-  const { text, jsonb } = jsonSlots(layout);
+  const { text, jsonb } = layout.slots;
   const parts = new Array<string>(rows.length);
   const texts = new Array<string | null>(text.length);
   for (let r = 0; r < rows.length; r++) {

@@ -40,17 +40,10 @@ const BEGIN = "<!-- inc:begin (written by bench/inc/run.ts) -->";
 const END = "<!-- inc:end -->";
 const SCHEMAS = { a: "ts_bench_inc_a", b: "ts_bench_inc_b", t: "ts_bench_inc_t" } as const;
 
-/** The snapshot columns the pipeline drops. */
-const DROPPED = [
-  "week_start",
-  "week_end",
-  "source_s3_bucket",
-  "source_s3_key",
-  "source_snapshot_id",
-  "department",
-  "source_type",
-  "service_type",
-];
+/** The snapshot columns the pipeline drops (its transform.map `drop`), so A and B drop the same. */
+const DROPPED: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)) as {
+  stages: { use: string; drop?: string[] }[];
+}).stages.find((stage) => stage.use === "transform.map")?.drop ?? [];
 const TIMESTAMPS = [
   "created_at_service",
   "closed_at",

@@ -457,12 +457,29 @@ function isoUtcString(ms: number, suffix = "Z"): string {
 }
 
 /**
- * Offsets (ms) of wall-clock hours, by zone, then by hour; `null` for an hour
- * that needs Temporal for each value. Placing a wall time in a zone with
- * Temporal costs microseconds, and exports have 100,000s of them in few
- * distinct hours.
+ * Values by zone and hour number, each computed once (with Temporal) and kept
+ * up to 100,000 per zone. Placing a wall time in a zone with Temporal costs
+ * microseconds, and exports have 100,000s of them in few distinct hours.
  */
-const hourOffsets = new Map<string, Map<number, number | null>>();
+function cachedByZoneHour<T>(
+  compute: (zone: string, hour: number) => T,
+): (zone: string, hour: number) => T {
+  const byZone = new Map<string, Map<number, T>>();
+  return function cached(zone, hour) {
+    let values = byZone.get(zone);
+    if (!values) {
+      values = new Map();
+      byZone.set(zone, values);
+    }
+    let value = values.get(hour);
+    if (value === undefined) {
+      value = compute(zone, hour);
+      if (values.size >= 100_000) values.clear();
+      values.set(hour, value);
+    }
+    return value;
+  };
+}
 
 /**
  * The offset every wall time of this hour takes in `zone` (with "compatible"
@@ -483,29 +500,26 @@ function hourOffsetMs(
   zone: string,
 ): number | null {
   if (year < 1000 || year > 9999) return null;
-  let offsets = hourOffsets.get(zone);
-  if (!offsets) {
-    offsets = new Map();
-    hourOffsets.set(zone, offsets);
-  }
-  const key = ((year * 16 + month) * 32 + day) * 32 + hour;
-  let offset = offsets.get(key);
-  if (offset === undefined) {
-    const start = new Temporal.PlainDateTime(year, month, day, hour)
-      .toZonedDateTime(zone, { disambiguation: "compatible" });
-    const next = start.getTimeZoneTransition("next");
-    // The hour's start exists as written (not moved forward out of a gap)...
-    const exists = start.day === day && start.hour === hour && start.minute === 0 &&
-      start.second === 0;
-    // ...and the offset holds for the whole hour.
-    const whole = exists &&
-      (next === null || next.epochMilliseconds - start.epochMilliseconds >= 3_600_000);
-    offset = whole ? start.offsetNanoseconds / 1_000_000 : null;
-    if (offsets.size >= 100_000) offsets.clear();
-    offsets.set(key, offset);
-  }
-  return offset;
+  return wallHourOffset(zone, ((year * 16 + month) * 32 + day) * 32 + hour);
 }
+
+/** {@linkcode hourOffsetMs} by a wall hour packed as `((year * 16 + month) * 32 + day) * 32 + hour`. */
+const wallHourOffset = cachedByZoneHour((zone, packed): number | null => {
+  const hour = packed % 32;
+  const day = Math.floor(packed / 32) % 32;
+  const month = Math.floor(packed / 1024) % 16;
+  const year = Math.floor(packed / 16384);
+  const start = new Temporal.PlainDateTime(year, month, day, hour)
+    .toZonedDateTime(zone, { disambiguation: "compatible" });
+  const next = start.getTimeZoneTransition("next");
+  // The hour's start exists as written (not moved forward out of a gap)...
+  const exists = start.day === day && start.hour === hour && start.minute === 0 &&
+    start.second === 0;
+  // ...and the offset holds for the whole hour.
+  const whole = exists &&
+    (next === null || next.epochMilliseconds - start.epochMilliseconds >= 3_600_000);
+  return whole ? start.offsetNanoseconds / 1_000_000 : null;
+});
 
 const ISO_EXAMPLE = `expected an ISO 8601 date like "2025-09-03T14:15:00-05:00"`;
 
@@ -635,40 +649,28 @@ interface HourOffset {
   text: string;
 }
 
-/** By zone, then by UTC hour number; `null` for an hour that needs Temporal. */
-const utcHourOffsets = new Map<string, Map<number, HourOffset | null>>();
-
 /**
  * The offset `zone` has for the whole UTC hour holding `ms`, or `null` when
  * a transition falls inside that hour or the offset is not whole minutes
  * (old local mean times): those instants are left to Temporal.
  */
 function utcHourOffset(ms: number, zone: string): HourOffset | null {
-  let offsets = utcHourOffsets.get(zone);
-  if (!offsets) {
-    offsets = new Map();
-    utcHourOffsets.set(zone, offsets);
-  }
-  const hour = Math.floor(ms / 3_600_000);
-  let offset = offsets.get(hour);
-  if (offset === undefined) {
-    const start = Temporal.Instant.fromEpochMilliseconds(hour * 3_600_000).toZonedDateTimeISO(zone);
-    const next = start.getTimeZoneTransition("next");
-    const whole = next === null || next.epochMilliseconds >= (hour + 1) * 3_600_000;
-    const minutes = start.offsetNanoseconds / 60e9;
-    offset = whole && Number.isInteger(minutes)
-      ? {
-        ms: minutes * 60_000,
-        text: `${minutes < 0 ? "-" : "+"}${TWO_DIGITS[Math.floor(Math.abs(minutes) / 60)]}:${
-          TWO_DIGITS[Math.abs(minutes) % 60]
-        }`,
-      }
-      : null;
-    if (offsets.size >= 100_000) offsets.clear();
-    offsets.set(hour, offset);
-  }
-  return offset;
+  return utcHourOffsets(zone, Math.floor(ms / 3_600_000));
 }
+
+const utcHourOffsets = cachedByZoneHour((zone, hour): HourOffset | null => {
+  const start = Temporal.Instant.fromEpochMilliseconds(hour * 3_600_000).toZonedDateTimeISO(zone);
+  const next = start.getTimeZoneTransition("next");
+  const whole = next === null || next.epochMilliseconds >= (hour + 1) * 3_600_000;
+  const minutes = start.offsetNanoseconds / 60e9;
+  if (!whole || !Number.isInteger(minutes)) return null;
+  const sign = minutes < 0 ? "-" : "+";
+  const abs = Math.abs(minutes);
+  return {
+    ms: minutes * 60_000,
+    text: `${sign}${TWO_DIGITS[Math.floor(abs / 60)]}:${TWO_DIGITS[abs % 60]}`,
+  };
+});
 
 /** An input date format: a pattern like `MM/dd/yyyy hh:mm a`, or `iso`, `epoch-ms`, `epoch-s`. */
 export const dateFormatSchema = z.string().min(1).superRefine(function checkFormat(format, ctx) {

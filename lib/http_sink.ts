@@ -10,7 +10,7 @@ import { mapConcurrent } from "./concurrency.ts";
 import { RecordError } from "./errors.ts";
 import { stableStringify } from "./hash.ts";
 import { type HttpClientOptions, httpOptionsSchema, type HttpResponse } from "./http.ts";
-import { getPath, renderTemplate, templateFields } from "./paths.ts";
+import { getPath, renderJsonTemplate, renderTemplate, templateFields } from "./paths.ts";
 import type { FieldChange, SyncResult } from "./stage.ts";
 
 /** The shared HTTP client options, with the sinks' default concurrency. */
@@ -127,23 +127,10 @@ const WHOLE = /^\{([^{}]+)\}$/;
  * are filled as text, objects and arrays are rendered element by element.
  */
 export function renderBody(template: unknown, scope: Record<string, unknown>): unknown {
-  if (typeof template === "string") {
-    const whole = WHOLE.exec(template);
-    if (whole) return getPath(scope, whole[1].trim());
-    return renderTemplate(template, scope);
-  }
-  if (Array.isArray(template)) {
-    return template.map((element) => renderBody(element, scope) ?? null);
-  }
-  if (template !== null && typeof template === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(template)) {
-      const rendered = renderBody(value, scope);
-      if (rendered !== undefined) out[name] = rendered;
-    }
-    return out;
-  }
-  return template;
+  return renderJsonTemplate(template, function renderText(text) {
+    const whole = WHOLE.exec(text);
+    return whole ? getPath(scope, whole[1].trim()) : renderTemplate(text, scope);
+  });
 }
 
 /**

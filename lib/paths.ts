@@ -84,3 +84,27 @@ export function renderTemplate(
 export function templateFields(template: string): string[] {
   return [...template.matchAll(/\{([^{}]+)\}/g)].map((match) => match[1].trim());
 }
+
+/**
+ * Renders a JSON template: `render` turns each string into a value, arrays
+ * and objects are rendered element by element; a string rendered as
+ * `undefined` leaves its key out of an object and becomes `null` in an array.
+ */
+export function renderJsonTemplate(
+  template: unknown,
+  render: (text: string) => unknown,
+): unknown {
+  if (typeof template === "string") return render(template);
+  if (Array.isArray(template)) {
+    return template.map((element) => renderJsonTemplate(element, render) ?? null);
+  }
+  if (template !== null && typeof template === "object") {
+    const out: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(template)) {
+      const rendered = renderJsonTemplate(value, render);
+      if (rendered !== undefined) out[name] = rendered;
+    }
+    return out;
+  }
+  return template;
+}

@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { deletePath, getPath, hasPath, renderTemplate, setPath, templateFields } from "./paths.ts";
+import {
+  deletePath,
+  getPath,
+  hasPath,
+  renderJsonTemplate,
+  renderTemplate,
+  setPath,
+  templateFields,
+} from "./paths.ts";
 
 Deno.test("getPath()/setPath()/deletePath() walk nested objects and arrays", () => {
   const data: Record<string, unknown> = { a: { b: [{ c: 1 }] }, n: null };
@@ -23,4 +31,13 @@ Deno.test("renderTemplate() fills fields and encodes values", () => {
   );
   assert.equal(renderTemplate("{n}-{id}", data), "3-a/b");
   assert.deepEqual(templateFields("{a}:{b.c}"), ["a", "b.c"]);
+});
+
+Deno.test("renderJsonTemplate() renders every string, leaving out keys rendered as undefined", () => {
+  const rendered = renderJsonTemplate(
+    { a: "x", b: ["y", "skip", 3], c: { d: "skip", e: null, f: true } },
+    (text) => text === "skip" ? undefined : text.toUpperCase(),
+  );
+  assert.deepEqual(rendered, { a: "X", b: ["Y", null, 3], c: { e: null, f: true } });
+  assert.equal(renderJsonTemplate("skip", () => undefined), undefined);
 });

@@ -31,7 +31,7 @@ import { describeValue } from "../../lib/config.ts";
 import { zoneSchema } from "../../lib/datetime.ts";
 import { ConfigError, RecordError, RemoteError } from "../../lib/errors.ts";
 import { buildUrl, displayUrl, httpOptionsSchema, type HttpResponse } from "../../lib/http.ts";
-import { getPath } from "../../lib/paths.ts";
+import { getPath, renderJsonTemplate } from "../../lib/paths.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 
 const param = z.string().min(1);
@@ -147,21 +147,11 @@ const DAY_MS = 86_400_000;
  * out), other strings get the text; objects and arrays are filled throughout.
  */
 export function fillTemplate(template: unknown, scope: Scope): unknown {
-  if (typeof template === "string") {
-    const whole = WHOLE.exec(template);
+  return renderJsonTemplate(template, function fillText(text) {
+    const whole = WHOLE.exec(text);
     if (whole) return scope[whole[1]];
-    return template.replace(PLACEHOLDER, (_, name: string) => String(scope[name] ?? ""));
-  }
-  if (Array.isArray(template)) return template.map((value) => fillTemplate(value, scope) ?? null);
-  if (template !== null && typeof template === "object") {
-    const out: Record<string, unknown> = {};
-    for (const [name, value] of Object.entries(template)) {
-      const filled = fillTemplate(value, scope);
-      if (filled !== undefined) out[name] = filled;
-    }
-    return out;
-  }
-  return template;
+    return text.replace(PLACEHOLDER, (_, name: string) => String(scope[name] ?? ""));
+  });
 }
 
 /** Every `{$name}` used in a template. */

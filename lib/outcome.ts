@@ -41,3 +41,20 @@ export function mergeOutcome(current: Outcome | null, next: Outcome): Outcome {
 export function isSynced(outcome: Outcome | null): boolean {
   return SYNCED.has(outcome);
 }
+
+/**
+ * Whether a sink of child records (responses) has work for this result; a
+ * result the ledger shows unchanged is marked `unchanged` here. Only the
+ * ledger's hash proves the children are in place: it covers the whole record
+ * and is stored once every sink finished it, while a parent the ticket sink
+ * found unchanged in its own table may still lack children (a run killed
+ * between the two sinks).
+ */
+export function needsChildSync(result: SyncResult, options: RunOptions): boolean {
+  if (!isActionable(result)) return false;
+  if (isUnchanged(result, options)) {
+    result.outcome = mergeOutcome(result.outcome, "unchanged");
+    return false;
+  }
+  return true;
+}

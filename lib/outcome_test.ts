@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isActionable, isUnchanged, mergeOutcome } from "./outcome.ts";
+import { isActionable, isUnchanged, mergeOutcome, needsChildSync } from "./outcome.ts";
 import { item, result } from "../tests/harness.ts";
 
 const run = { mode: "run", full: false } as const;
@@ -25,4 +25,17 @@ Deno.test("mergeOutcome() lets failure win and upgrades unchanged to updated", (
   const r = result(item("A", {}));
   assert.ok(isActionable(r));
   assert.ok(!isActionable({ ...r, outcome: "skipped" }));
+});
+
+Deno.test("needsChildSync() skips failed and ledger-unchanged parents, marking the latter unchanged", () => {
+  const fresh = result(item("A", { x: 1 }));
+  assert.equal(needsChildSync(fresh, run), true);
+  assert.equal(fresh.outcome, null);
+  const same = result(item("A", { x: 1 }), { hash: fresh.hash, lastOutcome: "created" });
+  assert.equal(needsChildSync(same, run), false);
+  assert.equal(same.outcome, "unchanged");
+  const failed = result(item("B", { x: 1 }));
+  failed.outcome = "failed";
+  assert.equal(needsChildSync(failed, run), false);
+  assert.equal(failed.outcome, "failed");
 });

@@ -15,7 +15,7 @@
 import { z } from "zod";
 import { ConfigError, errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
-import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
+import { mergeOutcome, needsChildSync } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
 import {
   type ChildStats,
@@ -291,16 +291,7 @@ export const stage = defineStage({
     }
 
     /** Whether the parent's children need a look at all. */
-    function needsWork(result: SyncResult): boolean {
-      if (!isActionable(result)) return false;
-      // Only the ledger's hash (stored once every sink finished the record) proves the
-      // responses are in place; a ticket found unchanged remotely may still lack them.
-      if (isUnchanged(result, ctx.options)) {
-        result.outcome = mergeOutcome(result.outcome, "unchanged");
-        return false;
-      }
-      return true;
-    }
+    const needsWork = (result: SyncResult) => needsChildSync(result, ctx.options);
 
     /** The result with its outcome; `null` when the run was interrupted while it was in flight. */
     async function handle(result: SyncResult): Promise<SyncResult | null> {

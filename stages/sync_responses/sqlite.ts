@@ -13,7 +13,7 @@ import { z } from "zod";
 import { batches } from "../../lib/batch.ts";
 import { ConfigError, errorMessage, RemoteError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
-import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
+import { mergeOutcome, needsChildSync } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
 import {
   type Column,
@@ -298,18 +298,7 @@ export const stage = defineStage({
     }
 
     /** Whether the parent's children need a look at all. */
-    function needsWork(result: SyncResult): boolean {
-      if (!isActionable(result)) return false;
-      // The ledger's hash covers the whole record, children included, and is only
-      // stored once every sink finished it. A ticket the ticket sink found unchanged
-      // in its own table is not enough: a run killed between the two sinks leaves
-      // tickets written and their responses not, and the next run must write them.
-      if (isUnchanged(result, ctx.options)) {
-        result.outcome = mergeOutcome(result.outcome, "unchanged");
-        return false;
-      }
-      return true;
-    }
+    const needsWork = (result: SyncResult) => needsChildSync(result, ctx.options);
 
     function handleBatch(batch: SyncResult[]): void {
       const work = batch.filter(needsWork);

@@ -182,6 +182,8 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       bar: input.progressBar ?? false,
     });
 
+    // Counters in pipeline order, so the report lists the reader first.
+    counters.stage(config.stages[0].id);
     let items: AsyncIterable<Item> = readItems(
       reader,
       config.stages[0],
@@ -193,16 +195,12 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     const chain = created.filter(({ entry }) =>
       entry.definition.kind === "filter" || entry.definition.kind === "transform"
     );
-    if (chain.length > 0) items = counted(items, [counters.stage(chain[0].entry.id)], "in");
-    chain.forEach(({ entry, runtime }, index) => {
-      const next = chain[index + 1];
-      const counter = counters.stage(entry.id);
-      items = next
-        ? counted((runtime as ProcessRuntime).process(items), [
-          counter,
-          counters.stage(next.entry.id),
-        ], "through")
-        : counted((runtime as ProcessRuntime).process(items), [counter], "out");
+    const stageCounter = (index: number) =>
+      chain[index] ? counters.stage(chain[index].entry.id) : undefined;
+    if (chain.length > 0) items = counted(items, { into: stageCounter(0) });
+    chain.forEach(({ runtime }, index) => {
+      const process = (runtime as ProcessRuntime).process(items);
+      items = counted(process, { from: stageCounter(index), into: stageCounter(index + 1) });
     });
     const selection = input.replay ? replaySelection(store) : null;
     if (selection && selection.keys.size === 0 && selection.origins.size === 0) {
@@ -446,23 +444,20 @@ async function* readItems(
 }
 
 /**
- * Counts the items passing: `in` of the one counter, `out` of it, or
- * `through`: `out` of the first and `in` of the second.
+ * Counts the items passing from one stage to the next: `out` of `from`, `in`
+ * of `into` (either may be absent at the ends of the chain).
  *
  * A plain async iterator rather than an async generator: it sits between
  * every two stages, and a generator costs extra promise turns per item.
  */
 function counted(
   source: AsyncIterable<Item>,
-  counters: { in: number; out: number }[],
-  side: "in" | "out" | "through",
+  { from, into }: { from?: StageCounter; into?: StageCounter },
 ): AsyncIterable<Item> {
-  const [first, second] = counters;
   const count = (result: IteratorResult<Item>): IteratorResult<Item> => {
     if (!result.done) {
-      if (side === "in") first.in++;
-      else first.out++;
-      if (side === "through") second.in++;
+      if (from) from.out++;
+      if (into) into.in++;
     }
     return result;
   };
@@ -480,6 +475,9 @@ function counted(
     },
   };
 }
+
+/** A stage's item counts. */
+type StageCounter = { in: number; out: number };
 
 interface ReplaySelection {
   keys: Set<string>;

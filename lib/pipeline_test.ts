@@ -200,6 +200,12 @@ Deno.test("runPipeline() accounts for every record, dead-letters with origin, an
     failed: 0,
   });
   assert.equal(Object.values(report.deadLettered).reduce((a, b) => a + b, 0), 3);
+  // Each stage takes in what the one before it yielded.
+  assert.deepEqual(report.stages, [
+    { id: "stages[0] read.inline", in: 0, out: 6 },
+    { id: "stages[1] filter.status", in: 6, out: 5 },
+    { id: "stages[2] transform.number", in: 5, out: 4 },
+  ]);
   assert.deepEqual([...destination.keys()].sort(), ["A", "D"]);
 
   const store = StateStore.open(config.statePath, { readOnly: true });

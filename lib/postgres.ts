@@ -197,6 +197,10 @@ const BOOLEAN_TEXT: Record<string, boolean> = {
  * epoch milliseconds.
  */
 export function convertValue(value: unknown, type: PgType): Converted {
+  // Most values are text for a text column: nothing to convert.
+  if (type === "text" && typeof value === "string" && !value.includes("\u0000")) {
+    return { ok: true, value };
+  }
   if (value === undefined || value === null) return { ok: true, value: null };
   if (value === "" && type !== "text") return { ok: true, value: null };
   let result: string | undefined | Converted;

@@ -347,13 +347,7 @@ function convertRow(layout: Layout, result: SyncResult): Row | string {
       values.push(result.json);
       continue;
     }
-    const value = getPath(data, column.from);
-    // Most values are text for a text column: no conversion to do.
-    if (column.type === "text" && typeof value === "string" && !value.includes("\u0000")) {
-      values.push(value);
-      continue;
-    }
-    const converted = convertValue(value, column.type);
+    const converted = convertValue(getPath(data, column.from), column.type);
     if (!converted.ok) return `column "${column.name}": ${converted.reason}`;
     if (converted.value === null && !column.nullable) {
       return column.key

@@ -10,6 +10,7 @@ import { contentHash } from "../lib/hash.ts";
 import type {
   Clock,
   Item,
+  ReadRuntime,
   RecordState,
   RunOptions,
   RuntimeOf,
@@ -147,4 +148,36 @@ export function result(value: Item, previous: Partial<RecordState> | null = null
     },
     outcome: null,
   };
+}
+
+/** Runs `run` with a fresh temporary directory, removed afterwards. */
+export async function withTempDir(
+  prefix: string,
+  run: (dir: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix });
+  try {
+    await run(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** Creates a read stage in `cwd` and reads it to the end (or to the error it throws). */
+export async function readAll(
+  // deno-lint-ignore no-explicit-any
+  definition: StageDefinition<"read", any>,
+  config: Record<string, unknown>,
+  cwd: string,
+): Promise<{ items: Item[]; error?: Error; deadLetters: Recorded[]; runtime: ReadRuntime }> {
+  const test = testContext({ cwd });
+  const runtime = await createStage(definition, config, test.ctx);
+  const items: Item[] = [];
+  let error: Error | undefined;
+  try {
+    for await (const item of runtime.read()) items.push(item);
+  } catch (caught) {
+    error = caught as Error;
+  }
+  return { items, error, deadLetters: test.deadLetters, runtime };
 }

@@ -1,50 +1,19 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { ConfigError, MissingError } from "../../lib/errors.ts";
-import type { Item } from "../../lib/stage.ts";
-import { createStage, testContext } from "../../tests/harness.ts";
+import { createStage, readAll, testContext, withTempDir } from "../../tests/harness.ts";
+import { retainedHeap } from "../../tests/memory.ts";
 import { stage } from "./csv.ts";
-
-// A full collection before each sample, so the figure is what the reader retains, not
-// garbage V8 has not collected yet (which, under --parallel, exceeds 100 MB for a correct reader).
-setFlagsFromString("--expose-gc");
-const collectGarbage = runInNewContext("gc") as () => void;
-
-/** Heap in use after a full garbage collection. */
-function retainedHeap(): number {
-  collectGarbage();
-  return Deno.memoryUsage().heapUsed;
-}
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "read_csv_" });
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function readAll(config: Record<string, unknown>, cwd: string) {
-  const test = testContext({ cwd });
-  const runtime = await createStage(stage, config, test.ctx);
-  const items: Item[] = [];
-  let error: Error | undefined;
-  try {
-    for await (const item of runtime.read()) items.push(item);
-  } catch (caught) {
-    error = caught as Error;
-  }
-  return { items, error, deadLetters: test.deadLetters };
-}
-
 Deno.test("readCsv() reads the header, quoted fields across lines and dead-letters a short row", async () => {
-  const { items, error, deadLetters } = await readAll({ path: "fixtures/read/locates.csv" }, ROOT);
+  const { items, error, deadLetters } = await readAll(
+    stage,
+    { path: "fixtures/read/locates.csv" },
+    ROOT,
+  );
   assert.equal(error, undefined);
   assert.deepEqual(
     items.map((item) => [item.origin.position, item.data["Member Code"]]),
@@ -77,12 +46,12 @@ Deno.test("readCsv() reads the header, quoted fields across lines and dead-lette
 });
 
 Deno.test("readCsv() reads CRLF with a BOM, multi-line quoted records keeping their start line", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_csv_", async (dir) => {
     await Deno.writeTextFile(
       join(dir, "r.csv"),
       '\uFEFFid,note\r\n1,"a\r\nb"\r\n2,"x, ""y"""\r\n\r\n3,\r\n',
     );
-    const { items, deadLetters } = await readAll({ path: "r.csv" }, dir);
+    const { items, deadLetters } = await readAll(stage, { path: "r.csv" }, dir);
     assert.deepEqual(deadLetters, []);
     assert.deepEqual(items.map((item) => [item.origin.position, item.data]), [
       ["line 2", { id: "1", note: "a\r\nb" }],
@@ -93,9 +62,9 @@ Deno.test("readCsv() reads CRLF with a BOM, multi-line quoted records keeping th
 });
 
 Deno.test("readCsv() applies dialect options from the config", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_csv_", async (dir) => {
     await Deno.writeTextFile(join(dir, "s.csv"), "1; 'a;b' ;\n2;c;d\n");
-    const { items } = await readAll({
+    const { items } = await readAll(stage, {
       path: "s.csv",
       delimiter: ";",
       quote: "'",
@@ -112,17 +81,17 @@ Deno.test("readCsv() applies dialect options from the config", async () => {
 });
 
 Deno.test("readCsv() fails naming the file and line for an unclosed quote", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_csv_", async (dir) => {
     await Deno.writeTextFile(join(dir, "q.csv"), 'a,b\n1,2\n3,"never closed\n4,5\n');
-    const { items, error } = await readAll({ path: "q.csv" }, dir);
+    const { items, error } = await readAll(stage, { path: "q.csv" }, dir);
     assert.equal(items.length, 1);
     assert.equal(error?.message, 'Cannot read "q.csv": line 3: a quoted field is not closed');
   });
 });
 
 Deno.test("readCsv() throws MissingError for a missing file", async () => {
-  await withTempDir(async (dir) => {
-    const { error } = await readAll({ path: "gone.csv" }, dir);
+  await withTempDir("read_csv_", async (dir) => {
+    const { error } = await readAll(stage, { path: "gone.csv" }, dir);
     assert.ok(error instanceof MissingError);
     assert.equal(error.message, 'Cannot read "gone.csv": file does not exist');
   });
@@ -152,7 +121,7 @@ Deno.test("readCsv() config: defaults, strict keys, columns required without a h
 });
 
 Deno.test("readCsv() stops reading when the run is aborted", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_csv_", async (dir) => {
     const rows = ["n", ...Array.from({ length: 1000 }, (_, i) => String(i))].join("\n");
     await Deno.writeTextFile(join(dir, "many.csv"), rows);
     const test = testContext({ cwd: dir });
@@ -167,7 +136,7 @@ Deno.test("readCsv() stops reading when the run is aborted", async () => {
 });
 
 Deno.test("readCsv() streams a 50 MB file in bounded memory", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_csv_", async (dir) => {
     const path = join(dir, "big.csv");
     const file = await Deno.open(path, { write: true, create: true, truncate: true });
     const encoder = new TextEncoder();

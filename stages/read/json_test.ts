@@ -1,54 +1,19 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
-import { setFlagsFromString } from "node:v8";
-import { runInNewContext } from "node:vm";
 import { ConfigError, MissingError } from "../../lib/errors.ts";
-import type { Item } from "../../lib/stage.ts";
-import { collect, createStage, testContext } from "../../tests/harness.ts";
+import { collect, createStage, readAll, testContext, withTempDir } from "../../tests/harness.ts";
 import { BAD_DATE, generateFixtures } from "../../tools/gen_texas811.ts";
+import { retainedHeap } from "../../tests/memory.ts";
 import { stage } from "./json.ts";
-
-// A full collection before each sample, so the figure is what the reader retains, not
-// garbage V8 has not collected yet (which, under --parallel, exceeds 100 MB for a correct reader).
-setFlagsFromString("--expose-gc");
-const collectGarbage = runInNewContext("gc") as () => void;
-
-/** Heap in use after a full garbage collection. */
-function retainedHeap(): number {
-  collectGarbage();
-  return Deno.memoryUsage().heapUsed;
-}
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 
-async function withTempDir(run: (dir: string) => Promise<void>): Promise<void> {
-  const dir = await Deno.makeTempDir({ prefix: "read_json_" });
-  try {
-    await run(dir);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
-}
-
-async function readAll(config: Record<string, unknown>, cwd: string) {
-  const test = testContext({ cwd });
-  const runtime = await createStage(stage, config, test.ctx);
-  const items: Item[] = [];
-  let error: Error | undefined;
-  try {
-    for await (const item of runtime.read()) items.push(item);
-  } catch (caught) {
-    error = caught as Error;
-  }
-  return { items, error, deadLetters: test.deadLetters, runtime };
-}
-
 Deno.test("readJson() streams the Texas811 fixture's tickets array with index origins", async () => {
-  const { items, error, deadLetters, runtime } = await readAll(
-    { path: "fixtures/texas811/tickets.json", at: "tickets" },
-    ROOT,
-  );
+  const { items, error, deadLetters, runtime } = await readAll(stage, {
+    path: "fixtures/texas811/tickets.json",
+    at: "tickets",
+  }, ROOT);
   assert.equal(error, undefined);
   assert.deepEqual(deadLetters, []);
   assert.equal(items.length, 200);
@@ -71,8 +36,12 @@ Deno.test("readJson() streams the Texas811 fixture's tickets array with index or
 });
 
 Deno.test("readJson() reads the Texas811 JSON Lines fixture as the first 20 tickets", async () => {
-  const document = await readAll({ path: "fixtures/texas811/tickets.json", at: "tickets" }, ROOT);
-  const jsonl = await readAll({ path: "fixtures/texas811/tickets.jsonl" }, ROOT);
+  const document = await readAll(
+    stage,
+    { path: "fixtures/texas811/tickets.json", at: "tickets" },
+    ROOT,
+  );
+  const jsonl = await readAll(stage, { path: "fixtures/texas811/tickets.jsonl" }, ROOT);
   assert.equal(jsonl.error, undefined);
   assert.deepEqual(
     jsonl.items.map((item) => item.origin.position),
@@ -89,16 +58,20 @@ Deno.test("the Texas811 fixtures are what tools/gen_texas811.ts generates", asyn
     const committed = await Deno.readTextFile(join(ROOT, "fixtures/texas811", name));
     assert.ok(committed === content, `fixtures/texas811/${name} is stale: regenerate it`);
   }
-  const bad = await readAll({ path: "fixtures/texas811/tickets_bad.json", at: "tickets" }, ROOT);
+  const bad = await readAll(
+    stage,
+    { path: "fixtures/texas811/tickets_bad.json", at: "tickets" },
+    ROOT,
+  );
   assert.equal(bad.items.length, 20);
   assert.equal(bad.items.filter((item) => JSON.stringify(item.data).includes(BAD_DATE)).length, 2);
   assert.equal(bad.items.filter((item) => item.data.ticketNumber === undefined).length, 1);
 });
 
 Deno.test("readJson() reads a top-level array and dead-letters elements that are not objects", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     await Deno.writeTextFile(join(dir, "list.json"), '[\n  {"id": 1},\n  42,\n  {"id": 3}\n]\n');
-    const { items, error, deadLetters } = await readAll({ path: "list.json" }, dir);
+    const { items, error, deadLetters } = await readAll(stage, { path: "list.json" }, dir);
     assert.equal(error, undefined);
     assert.deepEqual(items, [
       {
@@ -124,12 +97,12 @@ Deno.test("readJson() reads a top-level array and dead-letters elements that are
 });
 
 Deno.test("readJson() dead-letters a bad JSON Line with its line and yields the others", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     await Deno.writeTextFile(
       join(dir, "t.jsonl"),
       '{"id": "a"}\n{"id": "b"\n\n{"id": "c"}\n"just a string"\n',
     );
-    const { items, error, deadLetters } = await readAll({ path: "t.jsonl" }, dir);
+    const { items, error, deadLetters } = await readAll(stage, { path: "t.jsonl" }, dir);
     assert.equal(error, undefined);
     assert.deepEqual(items.map((item) => [item.origin.position, item.data.id]), [
       ["line 1", "a"],
@@ -154,9 +127,9 @@ Deno.test("readJson() dead-letters a bad JSON Line with its line and yields the 
 });
 
 Deno.test("readJson() reads CRLF JSON Lines with a BOM", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     await Deno.writeTextFile(join(dir, "w.jsonl"), '\uFEFF{"n": 1}\r\n{"n": 2}\r\n{"n": 3}');
-    const { items, deadLetters } = await readAll({ path: "w.jsonl", format: "lines" }, dir);
+    const { items, deadLetters } = await readAll(stage, { path: "w.jsonl", format: "lines" }, dir);
     assert.deepEqual(deadLetters, []);
     assert.deepEqual(items.map((item) => [item.origin.position, item.data.n]), [
       ["line 1", 1],
@@ -167,20 +140,20 @@ Deno.test("readJson() reads CRLF JSON Lines with a BOM", async () => {
 });
 
 Deno.test("readJson() yields the records before a truncated array, then fails naming the file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     await Deno.writeTextFile(
       join(dir, "cut.json"),
       '{"tickets": [\n  {"id": 1},\n  {"id": 2},\n  {"id": 3, "name": "tru',
     );
-    const { items, error } = await readAll({ path: "cut.json", at: "tickets" }, dir);
+    const { items, error } = await readAll(stage, { path: "cut.json", at: "tickets" }, dir);
     assert.deepEqual(items.map((item) => item.data.id), [1, 2]);
     assert.equal(error?.message, 'Cannot read "cut.json": line 4: unexpected end of file');
   });
 });
 
 Deno.test("readJson() throws MissingError for a missing file", async () => {
-  await withTempDir(async (dir) => {
-    const { items, error } = await readAll({ path: "nope.json" }, dir);
+  await withTempDir("read_json_", async (dir) => {
+    const { items, error } = await readAll(stage, { path: "nope.json" }, dir);
     assert.deepEqual(items, []);
     assert.ok(error instanceof MissingError);
     assert.equal(error.message, 'Cannot read "nope.json": file does not exist');
@@ -201,7 +174,7 @@ Deno.test("readJson() config: path required, strict keys, at only for arrays", a
 });
 
 Deno.test("readJson() stops reading when the run is aborted", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     const lines = Array.from({ length: 1000 }, (_, i) => JSON.stringify({ i })).join("\n");
     await Deno.writeTextFile(join(dir, "many.jsonl"), lines);
     const test = testContext({ cwd: dir });
@@ -247,7 +220,7 @@ async function writeBigFile(path: string, megabytes: number, array: boolean): Pr
 for (const array of [false, true]) {
   const shape = array ? "an array at a path" : "JSON Lines";
   Deno.test(`readJson() streams a 50 MB file of ${shape} in bounded memory`, async () => {
-    await withTempDir(async (dir) => {
+    await withTempDir("read_json_", async (dir) => {
       const name = array ? "big.json" : "big.jsonl";
       const count = await writeBigFile(join(dir, name), 50, array);
       const test = testContext({ cwd: dir });
@@ -275,7 +248,7 @@ for (const array of [false, true]) {
 }
 
 Deno.test("readJson() collects nothing from an empty JSON Lines file", async () => {
-  await withTempDir(async (dir) => {
+  await withTempDir("read_json_", async (dir) => {
     await Deno.writeTextFile(join(dir, "empty.jsonl"), "");
     const test = testContext({ cwd: dir });
     const runtime = await createStage(stage, { path: "empty.jsonl" }, test.ctx);

@@ -1,14 +1,7 @@
 import assert from "node:assert/strict";
+import { streamOf } from "../tests/harness.ts";
 import { csvItems, type CsvItemsOptions, csvOptionsSchema } from "./csv.ts";
 import type { Item, Origin } from "./stage.ts";
-
-/** A byte stream of `text` cut into chunks of `size` bytes. */
-function streamOf(text: string, size = 65536): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
-  return ReadableStream.from(chunks);
-}
 
 interface Invalid {
   origin: Origin;

@@ -1,15 +1,8 @@
 import assert from "node:assert/strict";
+import { streamOf } from "../tests/harness.ts";
 import { join } from "node:path";
 import { ExitCode, MissingError } from "./errors.ts";
 import { lines, openSource, rawExcerpt, SizeEstimate, withoutBom } from "./source.ts";
-
-/** A byte stream of `text` cut into chunks of `size` bytes. */
-function streamOf(text: string, size = 65536): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
-  return ReadableStream.from(chunks);
-}
 
 async function allLines(stream: ReadableStream<Uint8Array>) {
   const out: [number, string][] = [];

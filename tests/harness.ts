@@ -181,3 +181,11 @@ export async function readAll(
   }
   return { items, error, deadLetters: test.deadLetters, runtime };
 }
+
+/** A byte stream of `text` cut into chunks of `size` bytes. */
+export function streamOf(text: string, size = 65536): ReadableStream<Uint8Array> {
+  const bytes = new TextEncoder().encode(text);
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
+  return ReadableStream.from(chunks);
+}

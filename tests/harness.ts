@@ -4,8 +4,9 @@
  * drops, dead letters, cursors and caches are recorded for assertions.
  * @module
  */
-import { getLogger } from "@logtape/logtape";
+import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
 import { HttpPool } from "../lib/http.ts";
+import { renderMessage } from "../lib/log.ts";
 import { contentHash } from "../lib/hash.ts";
 import type {
   Clock,
@@ -188,4 +189,22 @@ export function streamOf(text: string, size = 65536): ReadableStream<Uint8Array>
   const chunks: Uint8Array[] = [];
   for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
   return ReadableStream.from(chunks);
+}
+
+/** Captures the rendered `ticketsync` log lines while `fn` runs. */
+export async function withLogs(fn: (lines: string[]) => Promise<void>): Promise<void> {
+  const lines: string[] = [];
+  await configure({
+    reset: true,
+    sinks: { capture: (record: LogRecord) => lines.push(renderMessage(record)) },
+    loggers: [
+      { category: ["ticketsync"], sinks: ["capture"], lowestLevel: "debug" },
+      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
+    ],
+  });
+  try {
+    await fn(lines);
+  } finally {
+    await reset();
+  }
 }

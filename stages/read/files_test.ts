@@ -2,11 +2,9 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { MissingError } from "../../lib/errors.ts";
-import { renderMessage } from "../../lib/log.ts";
 import type { Item } from "../../lib/stage.ts";
-import { collect, createStage, MemoryState, testContext } from "../../tests/harness.ts";
+import { collect, createStage, MemoryState, testContext, withLogs } from "../../tests/harness.ts";
 import { stage } from "./files.ts";
 
 const FIXTURES = new URL("../../fixtures/inc/", import.meta.url);
@@ -46,24 +44,6 @@ async function listDir(path: string): Promise<string[]> {
   const names: string[] = [];
   for await (const entry of Deno.readDir(path)) names.push(entry.name);
   return names.sort();
-}
-
-/** Captures rendered log lines while `fn` runs. */
-async function withLogs(fn: (lines: string[]) => Promise<void>): Promise<void> {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: { capture: (record: LogRecord) => lines.push(renderMessage(record)) },
-    loggers: [
-      { category: ["ticketsync"], sinks: ["capture"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await fn(lines);
-  } finally {
-    await reset();
-  }
 }
 
 function ids(items: Item[]): string[] {

@@ -1,10 +1,8 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { MissingError, RemoteError } from "../../lib/errors.ts";
-import { renderMessage } from "../../lib/log.ts";
 import type { ReadRuntime } from "../../lib/stage.ts";
-import { collect, createStage, MemoryState, testContext } from "../../tests/harness.ts";
+import { collect, createStage, MemoryState, testContext, withLogs } from "../../tests/harness.ts";
 import { startS3, type TestS3 } from "../../tests/s3_server.ts";
 import { stage } from "./s3.ts";
 
@@ -40,24 +38,6 @@ async function withS3(fn: (s3: TestS3, readers: ReadRuntime[]) => Promise<void>)
   } finally {
     for (const reader of readers) await reader.close?.();
     await s3.close();
-  }
-}
-
-/** Captures rendered log lines while `fn` runs. */
-async function withLogs(fn: (lines: string[]) => Promise<void>): Promise<void> {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: { capture: (record: LogRecord) => lines.push(renderMessage(record)) },
-    loggers: [
-      { category: ["ticketsync"], sinks: ["capture"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await fn(lines);
-  } finally {
-    await reset();
   }
 }
 

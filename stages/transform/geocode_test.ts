@@ -1,8 +1,6 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { configure, type LogRecord, reset } from "@logtape/logtape";
 import { ConfigError } from "../../lib/errors.ts";
-import { renderMessage } from "../../lib/log.ts";
 import type { Item } from "../../lib/stage.ts";
 import {
   collect,
@@ -11,6 +9,7 @@ import {
   item,
   MemoryState,
   testContext,
+  withLogs,
 } from "../../tests/harness.ts";
 import { type StubRequest, StubServer } from "../../tests/stub_server.ts";
 import { haversineKm, type LatLon, normalizeQuery, stage } from "./geocode.ts";
@@ -54,24 +53,6 @@ function ticket(id: string, fields: Record<string, unknown>): Item {
 
 function byId(items: Item[]): Map<string, Record<string, unknown>> {
   return new Map(items.map((value) => [String(value.data.ticket_id), value.data]));
-}
-
-/** Captures rendered log lines while `fn` runs. */
-async function withLogs(fn: (lines: string[]) => Promise<void>): Promise<void> {
-  const lines: string[] = [];
-  await configure({
-    reset: true,
-    sinks: { capture: (record: LogRecord) => lines.push(renderMessage(record)) },
-    loggers: [
-      { category: ["ticketsync"], sinks: ["capture"], lowestLevel: "debug" },
-      { category: ["logtape", "meta"], sinks: [], lowestLevel: "error" },
-    ],
-  });
-  try {
-    await fn(lines);
-  } finally {
-    await reset();
-  }
 }
 
 Deno.test("haversineKm() measures great-circle distance", () => {

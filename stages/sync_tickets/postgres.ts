@@ -201,6 +201,12 @@ function buildLayout(config: PostgresSinkConfig): Layout {
 interface TableInfo {
   exists: boolean;
   columns: Set<string>;
+  /**
+   * Columns that store a text exactly as sent and compare it byte for byte:
+   * `text` or `varchar` with a deterministic collation (not `char(n)`, which
+   * pads, nor `citext` or a case-insensitive collation).
+   */
+  exactText: Set<string>;
   uniqueKeys: string[][];
 }
 
@@ -208,10 +214,13 @@ async function inspectTable(sql: Sql, name: TableName): Promise<TableInfo> {
   const [table] = await sql<{ oid: number }[]>`
     select c.oid::int as oid from pg_class c join pg_namespace n on n.oid = c.relnamespace
     where n.nspname = ${name.schema} and c.relname = ${name.table} and c.relkind in ('r', 'p')`;
-  if (!table) return { exists: false, columns: new Set(), uniqueKeys: [] };
-  const columns = await sql<{ name: string }[]>`
-    select attname as name from pg_attribute
-    where attrelid = ${table.oid} and attnum > 0 and not attisdropped`;
+  if (!table) return { exists: false, columns: new Set(), exactText: new Set(), uniqueKeys: [] };
+  const columns = await sql<{ name: string; exact: boolean }[]>`
+    select a.attname as name,
+      a.atttypid in ('text'::regtype, 'varchar'::regtype)
+        and coalesce(co.collisdeterministic, true) as exact
+    from pg_attribute a left join pg_collation co on co.oid = a.attcollation
+    where a.attrelid = ${table.oid} and a.attnum > 0 and not a.attisdropped`;
   const indexes = await sql<{ cols: string[] }[]>`
     select array(
       select a.attname::text from unnest(i.indkey::int2[]) as k(n)
@@ -222,6 +231,7 @@ async function inspectTable(sql: Sql, name: TableName): Promise<TableInfo> {
   return {
     exists: true,
     columns: new Set(columns.map((c) => c.name)),
+    exactText: new Set(columns.filter((c) => c.exact).map((c) => c.name)),
     uniqueKeys: indexes.map((i) => i.cols),
   };
 }
@@ -287,11 +297,19 @@ function keyJoin(left: string, right: string, layout: Layout): string {
 }
 
 /**
- * The load statement. Returns `ord` (position in the batch) and `inserted` for
- * each row it inserted or updated; rows not returned were unchanged (upsert)
- * or already existed (insert-ignore).
+ * The load statement. Returns `inserted` for each row it inserted or updated,
+ * with the row's key as `"#k0"`, `"#k1"`... when every key column is `text`
+ * (the stored key is then the text sent, see {@linkcode rowKey}), else with
+ * `ord`, its position in the batch, found by joining back to the batch (which
+ * makes the database keep the whole batch for the join: about a tenth slower).
+ * Rows not returned were unchanged (upsert) or already existed (insert-ignore).
  */
-function loadSql(layout: Layout, mode: PostgresSinkConfig["mode"], setUpdatedAt: boolean): string {
+function loadSql(
+  layout: Layout,
+  mode: PostgresSinkConfig["mode"],
+  setUpdatedAt: boolean,
+  byKey: boolean,
+): string {
   const names = layout.columns.map((c) => c.quoted);
   const insertNames = setUpdatedAt ? [...names, `"updated_at"`] : names;
   const selectList = setUpdatedAt ? [...names, "now()"] : names;
@@ -307,16 +325,35 @@ function loadSql(layout: Layout, mode: PostgresSinkConfig["mode"], setUpdatedAt:
     where row(${others.map((c) => `t.${c.quoted}`).join(", ")})
       is distinct from row(${others.map((c) => `excluded.${c.quoted}`).join(", ")})`;
   }
+  const insert = `insert into ${layout.target} as t (${insertNames.join(", ")})
+  select ${selectList.join(", ")} from src
+  ${conflict}`;
+  if (byKey) {
+    return `with ${sourceCte(layout)}
+${insert}
+  returning ${
+      layout.keys.map((k, i) => `t.${k.quoted} as "#k${i}"`).join(", ")
+    }, (t.xmax = 0) as inserted`;
+  }
   return `with ${sourceCte(layout)},
 ins as (
-  insert into ${layout.target} as t (${insertNames.join(", ")})
-  select ${selectList.join(", ")} from src
-  ${conflict}
+  ${insert}
   returning ${layout.keys.map((k) => `t.${k.quoted}`).join(", ")}, (t.xmax = 0) as "#inserted"
 )
 select src."#ord" as ord, ins."#inserted" as inserted from ins join src on ${
     keyJoin("ins", "src", layout)
   }`;
+}
+
+/**
+ * True when the load statement may return keys rather than batch positions
+ * (see {@linkcode loadSql}): every key column is text sent as is and stored as
+ * is (a table about to be created gets the config's types).
+ */
+function returnsKeys(layout: Layout, table: TableInfo): boolean {
+  return layout.keys.every((k) =>
+    k.type === "text" && (!table.exists || table.exactText.has(k.name))
+  );
 }
 
 /** The plan lookup: for each batch row that exists, which columns differ and their stored values. */
@@ -386,13 +423,23 @@ function batchJson(layout: Layout, rows: Row[]): string {
   return `[${parts.join(",")}]`;
 }
 
+/**
+ * A row's key as one string (keys are the first values of a row; never null,
+ * `convertRow` rejects that): the value itself for a one-column key.
+ */
+function rowKey(layout: Layout, values: readonly (string | null)[]): string {
+  return layout.keys.length === 1
+    ? values[0] as string
+    : JSON.stringify(values.slice(0, layout.keys.length));
+}
+
 /** Splits rows into runs without a repeated key (one statement may not touch a row twice). */
 function uniqueRuns(layout: Layout, rows: Row[]): Row[][] {
   const runs: Row[][] = [];
   let current: Row[] = [];
   let seen = new Set<string>();
   for (const row of rows) {
-    const key = JSON.stringify(layout.keys.map((_, i) => row.values[i]));
+    const key = rowKey(layout, row.values);
     if (seen.has(key)) {
       runs.push(current);
       current = [];
@@ -453,6 +500,8 @@ class PostgresSink implements SyncRuntime {
   /** With one transaction per run, the ledger must wait for close(). */
   readonly commitsAtClose: boolean;
   #finished = false;
+  /** The load statement returns keys, not batch positions (see {@linkcode returnsKeys}). */
+  readonly #byKey: boolean;
   readonly #counts: Counts = {
     seen: 0,
     created: 0,
@@ -480,7 +529,8 @@ class PostgresSink implements SyncRuntime {
     this.#plan = ctx.options.mode === "plan";
     const setUpdatedAt = table.columns.has("updated_at") &&
       !layout.columns.some((c) => c.name === "updated_at");
-    this.#loadSql = loadSql(layout, config.mode, setUpdatedAt);
+    this.#byKey = returnsKeys(layout, table);
+    this.#loadSql = loadSql(layout, config.mode, setUpdatedAt, this.#byKey);
     this.#planSql = planSql(layout);
   }
 
@@ -645,12 +695,27 @@ class PostgresSink implements SyncRuntime {
     }
   }
 
+  /** Runs the load statement; returns `inserted` by 1-based position in `rows`. */
   async #execute(rows: Row[]): Promise<Map<number, boolean>> {
-    const returned = await this.#query<{ ord: number; inserted: boolean }>(
+    const returned = await this.#query<Record<string, unknown> & { inserted: boolean }>(
       this.#loadSql,
       this.#params(rows),
     );
-    return new Map(returned.map((r) => [r.ord, r.inserted]));
+    const layout = this.#layout;
+    if (!this.#byKey) return new Map(returned.map((r) => [r.ord as number, r.inserted]));
+    // Rows of one statement have distinct keys (uniqueRuns), so a key names one position.
+    const positions = new Map<string, number>();
+    rows.forEach((row, index) => positions.set(rowKey(layout, row.values), index + 1));
+    const byPosition = new Map<number, boolean>();
+    for (const r of returned) {
+      const values = layout.keys.map((_, i) => r[`#k${i}`] as string);
+      const position = positions.get(rowKey(layout, values));
+      if (position === undefined) {
+        throw new Error(`The load statement returned a key not in the batch: ${values.join(", ")}`);
+      }
+      byPosition.set(position, r.inserted);
+    }
+    return byPosition;
   }
 
   /** Sets outcomes from what the load statement returned. */
@@ -683,7 +748,7 @@ class PostgresSink implements SyncRuntime {
     rows.forEach((row, index) => {
       const result = row.result;
       const existing = byOrd.get(index + 1);
-      const key = JSON.stringify(this.#layout.keys.map((_, i) => row.values[i]));
+      const key = rowKey(this.#layout, row.values);
       if (seen.has(key) || !existing) {
         // A key repeated within the batch: the first occurrence creates or updates it.
         result.outcome = mergeOutcome(result.outcome, seen.has(key) ? "updated" : "created");

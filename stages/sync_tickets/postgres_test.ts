@@ -111,6 +111,58 @@ pgTest(
 );
 
 pgTest(
+  "sync-tickets.postgres matches outcomes to records by position when a key is not text",
+  async ({ url, sql, schema }) => {
+    // An integer key is stored as 7 whatever text it arrived as ("007"), so the
+    // returned key cannot be matched to the record's text: the statement joins back.
+    const config = {
+      key: ["number"],
+      columns: { number: { type: "integer" }, status: { type: "text" } },
+      raw: null,
+    };
+    const numbered = (key: string, number: string, status: string) =>
+      item(key, { number, status }, `line ${key}`);
+    const first = await load(url, schema, [
+      numbered("a", "007", "open"),
+      numbered("b", "8", "open"),
+    ], config);
+    assert.deepEqual(outcomes(first), { a: "created", b: "created" });
+    const second = await load(url, schema, [
+      numbered("c", "9", "new"),
+      numbered("b", "08", "open"),
+      numbered("a", "7", "closed"),
+    ], config);
+    assert.deepEqual(outcomes(second), { c: "created", b: "unchanged", a: "updated" });
+    const stored = await sql.unsafe(`select number, status from "${schema}".inc order by number`);
+    assert.deepEqual(stored.map((r) => [r.number, r.status]), [
+      [7, "closed"],
+      [8, "open"],
+      [9, "new"],
+    ]);
+  },
+);
+
+pgTest(
+  "sync-tickets.postgres matches by position when the table pads its text key (char(n))",
+  async ({ url, sql, schema }) => {
+    // The config says text, but the existing column is char(6): "AB" comes back
+    // as "AB    ", so the returned key is not the text that was sent.
+    await sql.unsafe(
+      `create table "${schema}".inc (ticket_id char(6) primary key, status text)`,
+    );
+    const config = {
+      createTable: false,
+      columns: { ticket_id: { type: "text" }, status: { type: "text" } },
+      raw: null,
+    };
+    const first = await load(url, schema, [ticket("AB", "open"), ticket("CD", "open")], config);
+    assert.deepEqual(outcomes(first), { AB: "created", CD: "created" });
+    const second = await load(url, schema, [ticket("CD", "open"), ticket("AB", "closed")], config);
+    assert.deepEqual(outcomes(second), { CD: "unchanged", AB: "updated" });
+  },
+);
+
+pgTest(
   "sync-tickets.postgres keeps awkward text, arrays and jsonb values exactly",
   async ({ url, sql, schema }) => {
     const awkward = 'quote " backslash \\ tab \t newline \n brace {x} comma, NULL \u00e9 \u{1F600}';

@@ -352,6 +352,36 @@ pgTest(
 );
 
 pgTest(
+  "sync-tickets.postgres transaction run: rejected rows in several batches fail alone, every other row loads",
+  async ({ url, sql, schema }) => {
+    await sql.unsafe(`create table "${schema}".inc (
+    ticket_id text primary key, status text check (status in ('open', 'closed')),
+    age integer, opened_at timestamptz, tags text[], raw jsonb)`);
+    const out = await load(url, schema, [
+      ticket("P1", "open"),
+      ticket("P2", "bogus"),
+      ticket("P3", "closed"),
+      ticket("P4", "open"),
+      ticket("P5", "bogus"),
+      ticket("P6", "open"),
+      ticket("P7", "closed"),
+    ], { createTable: false, transaction: "run", batchSize: 2 });
+    assert.deepEqual(outcomes(out), {
+      P1: "created",
+      P2: "failed",
+      P3: "created",
+      P4: "created",
+      P5: "failed",
+      P6: "created",
+      P7: "created",
+    });
+    assert.match(out[4].reason!, /^database rejected the row: .*check constraint/);
+    const stored = await sql.unsafe(`select ticket_id from "${schema}".inc order by ticket_id`);
+    assert.deepEqual(stored.map((r) => r.ticket_id), ["P1", "P3", "P4", "P6", "P7"]);
+  },
+);
+
+pgTest(
   "sync-tickets.postgres strict mode stops at a bad row and leaves the table as it was",
   async ({ url, sql, schema }) => {
     await load(url, schema, [ticket("H1", "open")]);

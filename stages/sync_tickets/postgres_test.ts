@@ -331,12 +331,17 @@ pgTest(
   },
 );
 
+/** `schema.inc` whose status must be open or closed: the database rejects other rows. */
+async function createCheckedTable(sql: postgres.Sql, schema: string): Promise<void> {
+  await sql.unsafe(`create table "${schema}".inc (
+    ticket_id text primary key, status text check (status in ('open', 'closed')),
+    age integer, opened_at timestamptz, tags text[], raw jsonb)`);
+}
+
 pgTest(
   "sync-tickets.postgres fails a row the database rejects and loads the rest of its batch",
   async ({ url, sql, schema }) => {
-    await sql.unsafe(`create table "${schema}".inc (
-    ticket_id text primary key, status text check (status in ('open', 'closed')),
-    age integer, opened_at timestamptz, tags text[], raw jsonb)`);
+    await createCheckedTable(sql, schema);
     const out = await load(url, schema, [
       ticket("G1", "open"),
       ticket("G2", "bogus"),
@@ -354,9 +359,7 @@ pgTest(
 pgTest(
   "sync-tickets.postgres transaction run: rejected rows in several batches fail alone, every other row loads",
   async ({ url, sql, schema }) => {
-    await sql.unsafe(`create table "${schema}".inc (
-    ticket_id text primary key, status text check (status in ('open', 'closed')),
-    age integer, opened_at timestamptz, tags text[], raw jsonb)`);
+    await createCheckedTable(sql, schema);
     const out = await load(url, schema, [
       ticket("P1", "open"),
       ticket("P2", "bogus"),

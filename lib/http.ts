@@ -55,6 +55,30 @@ export interface HttpClientOptions {
   maxWaitMs?: number;
 }
 
+/**
+ * Options for {@linkcode HttpPool.client}, picked from a stage's parsed
+ * {@linkcode httpOptionsSchema} fields (its other config is left out).
+ */
+export function clientOptions(config: {
+  baseUrl?: string;
+  headers?: Record<string, string>;
+  timeoutMs: number;
+  retry: HttpClientOptions["retry"];
+  rateLimit?: HttpClientOptions["rateLimit"];
+  concurrency: number;
+  maxWaitMs: number;
+}): HttpClientOptions {
+  return {
+    baseUrl: config.baseUrl,
+    headers: config.headers,
+    timeoutMs: config.timeoutMs,
+    retry: config.retry,
+    rateLimit: config.rateLimit,
+    concurrency: config.concurrency,
+    maxWaitMs: config.maxWaitMs,
+  };
+}
+
 /** One request. */
 export interface HttpRequest {
   /** Default `GET`. */

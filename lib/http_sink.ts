@@ -9,7 +9,7 @@ import { z } from "zod";
 import { mapConcurrent } from "./concurrency.ts";
 import { RecordError } from "./errors.ts";
 import { stableStringify } from "./hash.ts";
-import { type HttpClientOptions, httpOptionsSchema, type HttpResponse } from "./http.ts";
+import { httpOptionsSchema, type HttpResponse } from "./http.ts";
 import { getPath, renderJsonTemplate, renderTemplate, templateFields } from "./paths.ts";
 import type { FieldChange, SyncResult } from "./stage.ts";
 
@@ -65,27 +65,6 @@ export function writeSchema<M extends readonly [string, ...string[]]>(
       'Body template: a JSON value whose strings may hold {field} placeholders ("{field}" alone keeps the value\'s type; "{$data}" is the whole record). Omitted: the record itself.',
     ),
   }).strict();
-}
-
-/** Options for the shared HTTP client, picked from a sink's parsed config. */
-export function clientOptions(config: {
-  baseUrl?: string;
-  headers?: Record<string, string>;
-  timeoutMs: number;
-  retry: HttpClientOptions["retry"];
-  rateLimit?: HttpClientOptions["rateLimit"];
-  concurrency: number;
-  maxWaitMs: number;
-}): HttpClientOptions {
-  return {
-    baseUrl: config.baseUrl,
-    headers: config.headers,
-    timeoutMs: config.timeoutMs,
-    retry: config.retry,
-    rateLimit: config.rateLimit,
-    concurrency: config.concurrency,
-    maxWaitMs: config.maxWaitMs,
-  };
 }
 
 /** A record problem found before any request was sent (a missing template field). */

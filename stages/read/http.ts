@@ -30,7 +30,13 @@ import { z } from "zod";
 import { describeValue } from "../../lib/config.ts";
 import { zoneSchema } from "../../lib/datetime.ts";
 import { ConfigError, RecordError, RemoteError } from "../../lib/errors.ts";
-import { buildUrl, displayUrl, httpOptionsSchema, type HttpResponse } from "../../lib/http.ts";
+import {
+  buildUrl,
+  clientOptions,
+  displayUrl,
+  httpOptionsSchema,
+  type HttpResponse,
+} from "../../lib/http.ts";
 import { getPath, renderJsonTemplate } from "../../lib/paths.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 
@@ -236,15 +242,7 @@ export const stage = defineStage({
   create(config, ctx) {
     const problems = checkConfig(config);
     if (problems.length) throw new ConfigError(`${ctx.stageId}: invalid config`, problems);
-    const client = ctx.http.client({
-      baseUrl: config.baseUrl,
-      headers: config.headers,
-      timeoutMs: config.timeoutMs,
-      retry: config.retry,
-      rateLimit: config.rateLimit,
-      concurrency: config.concurrency,
-      maxWaitMs: config.maxWaitMs,
-    });
+    const client = ctx.http.client(clientOptions(config));
     const now = ctx.clock.now();
     const runScope: Scope = { now: now.epochMilliseconds, nowIso: now.toString() };
     if (config.window) {

@@ -25,7 +25,6 @@ import {
   type SyncResult,
 } from "../../lib/stage.ts";
 import {
-  clientOptions,
   fieldChanges,
   Halt,
   httpSinkOptions,
@@ -39,6 +38,7 @@ import {
   syncConcurrently,
   writeSchema,
 } from "../../lib/http_sink.ts";
+import { clientOptions } from "../../lib/http.ts";
 
 /** One child of the record, ready to compare and send. */
 interface Child {

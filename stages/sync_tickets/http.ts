@@ -21,7 +21,6 @@ import { z } from "zod";
 import { errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import {
-  clientOptions,
   excerpt,
   fieldChanges,
   Halt,
@@ -38,7 +37,7 @@ import {
   writeSchema,
 } from "../../lib/http_sink.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
-import type { HttpResponse } from "../../lib/http.ts";
+import { clientOptions, type HttpResponse } from "../../lib/http.ts";
 import { deletePath } from "../../lib/paths.ts";
 import { defineStage, type SyncResult } from "../../lib/stage.ts";
 

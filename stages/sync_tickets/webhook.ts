@@ -24,13 +24,13 @@ import { contentHash } from "../../lib/hash.ts";
 import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
 import { defineStage, type SyncResult } from "../../lib/stage.ts";
 import {
-  clientOptions,
   Halt,
   httpSinkOptions,
   renderBody,
   renderPath,
   syncConcurrently,
 } from "../../lib/http_sink.ts";
+import { clientOptions } from "../../lib/http.ts";
 
 /** Cache namespace of the delivery log. */
 export const DELIVERY_LOG = "webhook.delivered";

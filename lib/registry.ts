@@ -8,10 +8,13 @@
 import { z } from "zod";
 import { STAGE_KINDS, type StageDefinition, stageRef } from "./stage.ts";
 
+/** Loads one stage's definition (see `stages/mod.ts`). */
+export type StageLoader = () => Promise<StageDefinition>;
+
 /** Looks stages up by their `use` reference. */
 export class Registry {
   readonly #byRef = new Map<string, StageDefinition>();
-  readonly #loaders: Readonly<Record<string, () => Promise<StageDefinition>>>;
+  readonly #loaders: Readonly<Record<string, StageLoader>>;
 
   /**
    * `stages` are registered now; `loaders` (by `use` reference) when
@@ -19,7 +22,7 @@ export class Registry {
    */
   constructor(
     stages: readonly StageDefinition[],
-    loaders: Readonly<Record<string, () => Promise<StageDefinition>>> = {},
+    loaders: Readonly<Record<string, StageLoader>> = {},
   ) {
     this.#loaders = loaders;
     for (const stage of stages) this.#register(stage);

@@ -15,7 +15,7 @@ import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
 import { getPath, renderTemplate } from "./paths.ts";
 import { Progress } from "./progress.ts";
-import { buildReport, formatSummary, RunCounters } from "./report.ts";
+import { buildReport, formatSummary, RunCounters, type StageCounter } from "./report.ts";
 import { Redactor } from "./secret.ts";
 import type {
   Clock,
@@ -475,9 +475,6 @@ function counted(
     },
   };
 }
-
-/** A stage's item counts. */
-type StageCounter = { in: number; out: number };
 
 interface ReplaySelection {
   keys: Set<string>;

@@ -5,6 +5,12 @@
 import { type Outcome, OUTCOMES, type RunReport } from "./stage.ts";
 import { formatDuration } from "./progress.ts";
 
+/** Items a stage took in and passed on. */
+export interface StageCounter {
+  in: number;
+  out: number;
+}
+
 /** Live counters of one run. */
 export class RunCounters {
   read = 0;
@@ -17,7 +23,7 @@ export class RunCounters {
     skipped: 0,
     failed: 0,
   };
-  readonly stages = new Map<string, { in: number; out: number }>();
+  readonly stages = new Map<string, StageCounter>();
 
   /** Counts a drop under `reason` (prefixed with the stage that dropped it). */
   drop(reason: string): void {
@@ -31,7 +37,8 @@ export class RunCounters {
     this.deadLettered.set(group, (this.deadLettered.get(group) ?? 0) + 1);
   }
 
-  stage(id: string): { in: number; out: number } {
+  /** The item counts of stage `id`, created at zero (in pipeline order) on first ask. */
+  stage(id: string): StageCounter {
     let counter = this.stages.get(id);
     if (!counter) {
       counter = { in: 0, out: 0 };

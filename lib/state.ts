@@ -258,8 +258,7 @@ export class StateStore implements StageState {
   // ---- records ----
 
   getRecord(key: string): RecordState | null {
-    const row = this.#stmt("SELECT * FROM records WHERE key = ?").get(key) as Row | undefined;
-    return row ? toRecordState(row) : null;
+    return this.getRecords([key]).get(key) ?? null;
   }
 
   /** The ledger state of many keys in one query (absent keys are left out). */

@@ -449,8 +449,8 @@ export function displayUrl(url: URL | string): string {
   return copy.href;
 }
 
-/** The first 300 characters of a body, on one line. */
-function excerpt(text: string): string {
+/** The first 300 characters of a body, on one line, for messages. */
+export function excerpt(text: string): string {
   const line = text.replace(/\s+/g, " ").trim();
   if (line === "") return "(empty body)";
   return line.length <= EXCERPT_CHARS ? line : `${line.slice(0, EXCERPT_CHARS - 3)}...`;

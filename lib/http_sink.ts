@@ -9,7 +9,7 @@ import { z } from "zod";
 import { mapConcurrent } from "./concurrency.ts";
 import { RecordError } from "./errors.ts";
 import { stableStringify } from "./hash.ts";
-import { httpOptionsSchema, type HttpResponse } from "./http.ts";
+import { excerpt, httpOptionsSchema, type HttpResponse } from "./http.ts";
 import { getPath, renderJsonTemplate, renderTemplate, templateFields } from "./paths.ts";
 import type { FieldChange, SyncResult } from "./stage.ts";
 
@@ -163,13 +163,6 @@ export function maybeJson(response: HttpResponse): unknown {
   } catch {
     return undefined;
   }
-}
-
-/** A body excerpt for messages. */
-export function excerpt(text: string, max = 200): string {
-  const line = text.replace(/\s+/g, " ").trim();
-  if (line === "") return "(empty body)";
-  return line.length <= max ? line : `${line.slice(0, max - 3)}...`;
 }
 
 /**

@@ -21,7 +21,6 @@ import { z } from "zod";
 import { errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import {
-  excerpt,
   fieldChanges,
   Halt,
   httpSinkOptions,
@@ -37,7 +36,7 @@ import {
   writeSchema,
 } from "../../lib/http_sink.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
-import { clientOptions, type HttpResponse } from "../../lib/http.ts";
+import { clientOptions, excerpt, type HttpResponse } from "../../lib/http.ts";
 import { deletePath } from "../../lib/paths.ts";
 import { defineStage, type SyncResult } from "../../lib/stage.ts";
 

@@ -10,7 +10,8 @@
  * (many tickets lack `created_at_service`, so `first_seen_at` is the
  * fallback). Without one the state is null and `reasonField` says why.
  * `basisField` names the field the state came from. Time comes from the
- * run's clock.
+ * run's clock, read once when the stage starts reading: every ticket of a
+ * snapshot is judged at the same instant.
  * @module
  */
 import { z } from "zod";
@@ -114,14 +115,14 @@ export const stage = defineStage({
       };
     }
 
-    function openState(startMs: number): string {
-      const ageMs = ctx.clock.now().epochMilliseconds - startMs;
+    function openState(startMs: number, nowMs: number): string {
+      const ageMs = nowMs - startMs;
       if (ageMs >= breachedMs) return config.labels.breached;
       if (ageMs >= atRiskMs) return config.labels.atRisk;
       return config.labels.within;
     }
 
-    function withSla(item: Item): Item {
+    function withSla(item: Item, nowMs: number): Item {
       const data: Record<string, unknown> = { ...item.data };
       delete data[config.reasonField];
       if (isClosed(item.data)) {
@@ -130,7 +131,7 @@ export const stage = defineStage({
       } else {
         const start = findStart(item.data);
         if ("startMs" in start) {
-          data[config.output] = openState(start.startMs);
+          data[config.output] = openState(start.startMs, nowMs);
           data[config.basisField] = start.field;
         } else {
           data[config.output] = null;
@@ -143,7 +144,8 @@ export const stage = defineStage({
 
     return {
       async *process(items: AsyncIterable<Item>): AsyncGenerator<Item> {
-        for await (const item of items) yield withSla(item);
+        const nowMs = ctx.clock.now().epochMilliseconds;
+        for await (const item of items) yield withSla(item, nowMs);
       },
     };
   },

@@ -42,6 +42,20 @@ Deno.test("transform.sla grades open tickets by age at the exact thresholds", as
   }
 });
 
+Deno.test("transform.sla judges every ticket of a run at the same instant", async () => {
+  // A clock that moves on an hour each time it is read: read per ticket, the
+  // second of two identical tickets would cross the 36 h threshold.
+  let reads = 0;
+  const clock = { now: () => NOW.add({ hours: reads++ }) };
+  const { ctx } = testContext({ clock });
+  const runtime = await createStage(stage, {}, ctx);
+  const ticket = (key: string) =>
+    item(key, { status: "open", created_at_service: ago({ hours: 35, minutes: 30 }) });
+  const out = await collect(runtime.process(fromArray([ticket("A"), ticket("B")])));
+  assert.deepEqual(out.map((i) => i.data.sla_state), ["within", "within"]);
+  assert.equal(reads, 1);
+});
+
 Deno.test("transform.sla falls back to the next start field when the first is empty", async () => {
   const out = await run([
     item("A", { status: "open", created_at_service: null, first_seen_at: ago({ hours: 40 }) }),

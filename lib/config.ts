@@ -9,7 +9,7 @@
 import { z } from "zod";
 import { resolve } from "node:path";
 import { ConfigError, MissingError } from "./errors.ts";
-import { closest, type Registry } from "./registry.ts";
+import { closest, type Registry, stageEntryId } from "./registry.ts";
 import { collectSecrets } from "./secret.ts";
 import type { StageDefinition, StageKind } from "./stage.ts";
 
@@ -105,9 +105,6 @@ export interface LoadOptions {
   env?: Record<string, string>;
   cwd?: string;
 }
-
-/** A stage entry's optional `id` (see Registry.entrySchema, which documents it). */
-const ENTRY_ID = z.string().optional();
 
 const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
 const PLACEHOLDER = /\$\{(env|var):([^${}]+)\}/;
@@ -243,7 +240,7 @@ function parseStageEntry(
   // The stage's own (strict) schema checks everything but `use` and `id`:
   // the same as its entry schema, without building one (zod's extend clones).
   const { use: _use, id, ...rest } = entry as Record<string, unknown>;
-  const checkedId = ENTRY_ID.safeParse(id, { reportInput: true });
+  const checkedId = stageEntryId.safeParse(id, { reportInput: true });
   if (!checkedId.success) {
     problems.push(...formatIssues(checkedId.error.issues, ["stages", index, "id"]));
   }
@@ -370,7 +367,6 @@ function splitDefault(name: string): [string, string | undefined] {
   return at === -1 ? [name, undefined] : [name.slice(0, at), name.slice(at + 2)];
 }
 
-/** Checks `--name value` options against the declared parameters; returns typed values by name. */
 /** A valid value of each parameter type, for checking a config without real parameters. */
 const PLACEHOLDER_VALUES: Record<Param["type"], unknown> = {
   string: "example",
@@ -380,6 +376,10 @@ const PLACEHOLDER_VALUES: Record<Param["type"], unknown> = {
   date: "2026-01-01",
 };
 
+/**
+ * Checks `--name value` options against the declared parameters; returns
+ * typed values by name (placeholders for missing required ones when asked).
+ */
 function resolveParams(
   params: Record<string, Param>,
   args: Record<string, string | boolean>,

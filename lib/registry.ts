@@ -8,6 +8,11 @@
 import { z } from "zod";
 import { STAGE_KINDS, type StageDefinition, stageRef } from "./stage.ts";
 
+/** A stage entry's optional `id`; config validation checks it with this schema too. */
+export const stageEntryId = z.string().optional().describe(
+  "A name for this stage in logs and the summary (default: its position and `use`).",
+);
+
 /** Loads one stage's definition (see `stages/mod.ts`). */
 export type StageLoader = () => Promise<StageDefinition>;
 
@@ -81,9 +86,7 @@ export class Registry {
   entrySchema(stage: StageDefinition): z.ZodObject {
     return stage.config.extend({
       use: z.literal(stageRef(stage)).describe(stage.summary),
-      id: z.string().optional().describe(
-        "A name for this stage in logs and the summary (default: its position and `use`).",
-      ),
+      id: stageEntryId,
     }).strict().describe(stage.summary);
   }
 

@@ -40,10 +40,20 @@ const BEGIN = "<!-- inc:begin (written by bench/inc/run.ts) -->";
 const END = "<!-- inc:end -->";
 const SCHEMAS = { a: "ts_bench_inc_a", b: "ts_bench_inc_b", t: "ts_bench_inc_t" } as const;
 
+/** The INC pipeline's stages, read once: A and B load what it loads. */
+const PIPELINE = JSON.parse(Deno.readTextFileSync(CONFIG)) as {
+  stages: {
+    use: string;
+    drop?: string[];
+    raw?: string;
+    columns?: Record<string, { type: string; nullable?: boolean }>;
+  }[];
+};
+const SINK = PIPELINE.stages.find((stage) => stage.use === "sync-tickets.postgres")!;
+
 /** The snapshot columns the pipeline drops (its transform.map `drop`), so A and B drop the same. */
-const DROPPED: string[] = (JSON.parse(Deno.readTextFileSync(CONFIG)) as {
-  stages: { use: string; drop?: string[] }[];
-}).stages.find((stage) => stage.use === "transform.map")?.drop ?? [];
+const DROPPED: string[] = PIPELINE.stages.find((stage) => stage.use === "transform.map")?.drop ??
+  [];
 const TIMESTAMPS = [
   "created_at_service",
   "closed_at",
@@ -53,35 +63,13 @@ const TIMESTAMPS = [
   "last_seen_at",
 ];
 
-/** The typed columns of tickets.inc as examples/inc/pipeline.json declares them. */
+/** The typed columns of tickets.inc as the pipeline's sink declares them, then its raw column. */
 const TABLE_COLUMNS: [string, string][] = [
-  ["ticket_id", "text not null"],
-  ["is_actionable", "boolean"],
-  ["region", "text"],
-  ["raw_status", "text"],
-  ["status", "text"],
-  ["bucket", "text"],
-  ["sla_status", "text"],
-  ["mttr", "numeric"],
-  ["sla_state", "text"],
-  ["sla_basis", "text"],
-  ["created_at_service", "timestamptz"],
-  ["closed_at", "timestamptz"],
-  ["created_at", "timestamptz"],
-  ["source_updated_at", "timestamptz"],
-  ["first_seen_at", "timestamptz"],
-  ["last_seen_at", "timestamptz"],
-  ["assigned_team", "text"],
-  ["owner", "text"],
-  ["town", "text"],
-  ["location", "text"],
-  ["cluster", "text"],
-  ["priority", "text"],
-  ["latitude", "double precision"],
-  ["longitude", "double precision"],
-  ["geocode_level", "text"],
-  ["geocode_reason", "text"],
-  ["raw", "jsonb"],
+  ...Object.entries(SINK.columns!).map(([name, column]): [string, string] => [
+    name,
+    column.nullable === false ? `${column.type} not null` : column.type,
+  ]),
+  [SINK.raw!, "jsonb"],
 ];
 const NAMES = TABLE_COLUMNS.map(([name]) => name);
 const OTHERS = NAMES.filter((name) => name !== "ticket_id");

@@ -61,7 +61,7 @@ async function peek(
     const next = await source.next();
     if (next.done) break;
     head.push(next.value);
-    const index = next.value.findIndex((byte) => !WHITESPACE.has(byte));
+    const index = next.value.findIndex((byte) => !isSpace(byte));
     if (index !== -1) first = String.fromCharCode(next.value[index]);
   }
   async function* replay(): AsyncGenerator<Uint8Array> {
@@ -80,8 +80,6 @@ async function peek(
   }
   return { first, chunks: replay() };
 }
-
-const WHITESPACE = new Set([0x20, 0x09, 0x0a, 0x0d]);
 
 async function* lineItems(
   chunks: AsyncGenerator<Uint8Array>,
@@ -140,6 +138,7 @@ const OPEN_BRACKET = 0x5b;
 const CLOSE_BRACKET = 0x5d;
 const NEWLINE = 0x0a;
 
+/** JSON whitespace: space, tab, newline, carriage return. */
 function isSpace(byte: number): boolean {
   return byte === 0x20 || byte === NEWLINE || byte === 0x0d || byte === 0x09;
 }

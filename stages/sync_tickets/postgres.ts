@@ -536,8 +536,11 @@ class PostgresSink implements SyncRuntime {
 
   /**
    * Batches run one at a time on the run's connection, but while one is in
-   * the database the next is read, transformed and converted: the statement's
-   * round trip overlaps the upstream work instead of adding to it.
+   * the database the next is read, transformed and converted, and the one
+   * before is passed downstream: the statement's round trip overlaps the
+   * engine's work instead of adding to it. So a batch is sent before the
+   * results of the one before it are passed on; a consumer that stops early
+   * still gets that batch finished (and, with transaction "batch", committed).
    */
   async *sync(results: AsyncIterable<SyncResult>): AsyncGenerator<SyncResult> {
     let inFlight: { batch: SyncResult[]; done: Promise<void> } | null = null;
@@ -545,16 +548,17 @@ class PostgresSink implements SyncRuntime {
       for await (const batch of batches(results, this.#config.batchSize)) {
         const rows: Row[] = [];
         for (const result of batch) this.#prepare(result, rows);
-        if (inFlight) {
-          await inFlight.done;
-          yield* this.#passOn(inFlight.batch);
-        }
+        const finished = inFlight;
+        if (finished) await finished.done;
         const done = rows.length
           ? (this.#plan ? this.#planBatch(rows) : this.#loadBatch(rows))
           : Promise.resolve();
         // Awaited later; until then a failure must not count as unhandled.
         done.catch(() => {});
         inFlight = { batch, done };
+        // The finished batch goes downstream (ledger, reports) while this one
+        // is in the database, not before it is sent.
+        if (finished) yield* this.#passOn(finished.batch);
       }
       if (inFlight) {
         const last: { batch: SyncResult[]; done: Promise<void> } = inFlight;

@@ -80,6 +80,15 @@ export async function openDatabase(url: string, opts: ConnectOptions = {}): Prom
   }
 }
 
+/**
+ * The server's major version (15 for "15.19 (Debian 15.19-0+deb12u1)"), from
+ * what the server reported when the client connected; NaN before that.
+ */
+export function serverMajorVersion(sql: Sql): number {
+  const parameters = sql.parameters as unknown as Record<string, string | undefined>;
+  return Number.parseInt(parameters.server_version ?? "", 10);
+}
+
 /** The error to throw when connecting to `url` failed with `error`. */
 export function connectError(url: string, error: unknown): MissingError | RemoteError {
   const message = `Cannot connect to "${redactUrl(url)}": ${pgErrorMessage(error)}`;

@@ -8,6 +8,7 @@ import {
   qualifiedName,
   quoteIdent,
   redactUrl,
+  serverMajorVersion,
 } from "./postgres.ts";
 import { pgTest } from "../tests/pg_env.ts";
 
@@ -138,6 +139,16 @@ pgTest("openDatabase() returns a working client", async ({ url }) => {
   try {
     const [row] = await sql`select 1 + 1 as n`;
     assert.equal(row.n, 2);
+  } finally {
+    await sql.end();
+  }
+});
+
+pgTest("serverMajorVersion() is the major version the server reports", async ({ url }) => {
+  const sql = await openDatabase(url);
+  try {
+    const [row] = await sql`select current_setting('server_version_num')::int as n`;
+    assert.equal(serverMajorVersion(sql), Math.floor(row.n / 10000));
   } finally {
     await sql.end();
   }

@@ -3,14 +3,20 @@
  * or more columns, and never deletes a row.
  *
  * Load path: one statement per batch, `INSERT ... SELECT ... FROM
- * unnest($1::text[], $2::text[], ...) WITH ORDINALITY` (every column travels
- * as a text array and is cast in SQL), chosen over COPY because it needs no
- * temporary table, is one round trip, and its `RETURNING (xmax = 0)` tells each
- * row's fate: inserted (created), updated, or not returned (unchanged: the
- * `WHERE ROW(...) IS DISTINCT FROM ROW(EXCLUDED...)` made the update a no-op, so
- * the row is not rewritten). Values are converted and checked in TypeScript
- * first, so a bad value fails its record only; a row the database still rejects
- * (a CHECK or foreign key) makes that batch retry row by row under savepoints.
+ * string_to_table($1, E'\n') WITH ORDINALITY`: the batch travels as one text
+ * parameter of JSON lines, one row per line, each line parsed as `jsonb` and
+ * its values cast in SQL. Chosen over COPY because it needs no temporary table,
+ * is one round trip, and its `RETURNING (xmax = 0)` tells each row's fate:
+ * inserted (created), updated, or not returned (unchanged: the `WHERE ROW(...)
+ * IS DISTINCT FROM ROW(EXCLUDED...)` made the update a no-op, so the row is not
+ * rewritten). Lines, not one JSON array: a line is parsed in memory the server
+ * reuses from row to row, while a whole 500-row array was parsed into several
+ * MB of fresh memory per statement (2.5x the server time, mostly page faults;
+ * bench/README.md). `string_to_table` needs PostgreSQL 14 or newer.
+ *
+ * Values are converted and checked in TypeScript first, so a bad value fails
+ * its record only; a row the database still rejects (a CHECK or foreign key)
+ * makes that batch retry row by row under savepoints.
  *
  * Transactions: `"run"` keeps every batch of the run in one transaction,
  * committed by `close()` and rolled back by `abort()` (all or nothing, for
@@ -47,6 +53,7 @@ import {
   type PgType,
   qualifiedName,
   quoteIdent,
+  serverMajorVersion,
   type Sql,
   type TableName,
 } from "../../lib/postgres.ts";
@@ -135,7 +142,7 @@ interface Layout {
   /** Key columns first, then the others in config order, then raw. */
   columns: Column[];
   keys: Column[];
-  /** Where each column's value sits in a row of {@linkcode batchJson}. */
+  /** Where each column's value sits in a line of {@linkcode batchLines}. */
   slots: JsonSlots;
 }
 
@@ -278,8 +285,9 @@ function jsonSlots(columns: Column[]): JsonSlots {
 
 /**
  * `WITH src AS (...)`: the batch as typed rows with their 1-based position
- * `"#ord"`, from one jsonb parameter holding an array of rows (see
- * {@linkcode batchJson}).
+ * `"#ord"`, from one text parameter holding a JSON array per line (see
+ * {@linkcode batchLines}). `OFFSET 0` keeps the lateral subquery from being
+ * inlined, so each line is parsed once, not once per column.
  */
 function sourceCte(layout: Layout): string {
   const { slot } = layout.slots;
@@ -288,8 +296,9 @@ function sourceCte(layout: Layout): string {
       ? `nullif(u.r -> ${slot[i]}, 'null'::jsonb) as ${c.quoted}`
       : `(u.r ->> ${slot[i]})::${c.type} as ${c.quoted}`
   ).join(", ");
-  return `src as (select u."#ord"::int as "#ord", ${casts}
-  from jsonb_array_elements($1::text::jsonb) with ordinality as u(r, "#ord"))`;
+  return `src as (select s."#ord"::int as "#ord", ${casts}
+  from string_to_table($1::text, E'\\n') with ordinality as s(line, "#ord"),
+    lateral (select s.line::jsonb as r offset 0) as u)`;
 }
 
 function keyJoin(left: string, right: string, layout: Layout): string {
@@ -397,12 +406,14 @@ function convertRow(layout: Layout, result: SyncResult): Row | string {
 }
 
 /**
- * The batch as one JSON array of rows for {@linkcode sourceCte}: a row holds
- * the text values as JSON strings (one native `JSON.stringify` of them), then
- * the jsonb values spliced in as the JSON text they already are. No value is
- * escaped by hand, and the record JSON is not parsed or written again.
+ * The batch for {@linkcode sourceCte}: one JSON array per row, one row per
+ * line. A row holds the text values as JSON strings (one native
+ * `JSON.stringify` of them), then the jsonb values spliced in as the JSON text
+ * they already are. No value is escaped by hand, and the record JSON is not
+ * parsed or written again. JSON text has no raw line break (one in a string is
+ * written `\n`), so a line break can only separate rows.
  */
-function batchJson(layout: Layout, rows: Row[]): string {
+function batchLines(layout: Layout, rows: Row[]): string {
   const { text, jsonb } = layout.slots;
   const parts = new Array<string>(rows.length);
   const texts = new Array<string | null>(text.length);
@@ -420,7 +431,7 @@ function batchJson(layout: Layout, rows: Row[]): string {
     }
     parts[r] = row;
   }
-  return `[${parts.join(",")}]`;
+  return parts.join("\n");
 }
 
 /**
@@ -813,9 +824,9 @@ class PostgresSink implements SyncRuntime {
     return changes.length || reported.length ? changes : [{ path: column.name, before, after }];
   }
 
-  /** The batch as one jsonb parameter (sent as text: the driver passes strings through). */
+  /** The batch as one text parameter (the driver passes strings through). */
   #params(rows: Row[]): string[] {
-    return [batchJson(this.#layout, rows)];
+    return [batchLines(this.#layout, rows)];
   }
 
   async #writeImportMeta(meta: NonNullable<PostgresSinkConfig["importMeta"]>): Promise<void> {
@@ -920,6 +931,12 @@ export const stage = defineStage({
     const watch = new ConnectionWatch();
     const sql = await openDatabase(config.url, { max: 1, idleTimeout: 0, onclose: watch.onclose });
     try {
+      const major = serverMajorVersion(sql);
+      if (major < 14) {
+        throw new MissingError(
+          `Cannot load into "${layout.display}": the server runs PostgreSQL ${major}; sync-tickets.postgres needs 14 or newer (string_to_table)`,
+        );
+      }
       let table = await inspectTable(sql, layout.name);
       const plan = ctx.options.mode === "plan";
       if (!table.exists && !config.createTable) {

@@ -922,7 +922,7 @@ export const stage = defineStage({
   kind: "sync-tickets",
   name: "postgres",
   summary:
-    "Upsert or insert records into a PostgreSQL table (raw jsonb + typed columns); never deletes.",
+    "Upsert or insert records into a PostgreSQL (14 or newer) table (raw jsonb + typed columns); never deletes.",
   config: configSchema,
   async create(config, ctx) {
     const layout = buildLayout(config);

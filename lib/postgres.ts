@@ -38,6 +38,12 @@ export interface ConnectOptions {
   idleTimeout?: number;
   /** Called when a connection closes (also when the server cut it). */
   onclose?: (connectionId: number) => void;
+  /**
+   * Ask the server for its array types when connecting (default true), so
+   * array columns in results arrive as arrays. A client that reads no array
+   * saves that query (about 15 ms of every start).
+   */
+  fetchTypes?: boolean;
 }
 
 /**
@@ -56,6 +62,7 @@ export async function connect(url: string, opts: ConnectOptions = {}): Promise<S
       idle_timeout: opts.idleTimeout ?? 30,
       onnotice: () => {},
       onclose: opts.onclose,
+      fetch_types: opts.fetchTypes ?? true,
       connection: { application_name: "ticketsync" },
     });
   } catch (error) {

@@ -229,10 +229,10 @@ async function inspectTable(sql: Sql, name: TableName): Promise<TableInfo> {
     from pg_attribute a left join pg_collation co on co.oid = a.attcollation
     where a.attrelid = ${table.oid} and a.attnum > 0 and not a.attisdropped`;
   const indexes = await sql<{ cols: string[] }[]>`
-    select array(
+    select array_to_json(array(
       select a.attname::text from unnest(i.indkey::int2[]) as k(n)
       join pg_attribute a on a.attrelid = i.indrelid and a.attnum = k.n
-    ) as cols
+    )) as cols
     from pg_index i
     where i.indrelid = ${table.oid} and i.indisunique and i.indpred is null and i.indexprs is null`;
   return {
@@ -929,7 +929,13 @@ export const stage = defineStage({
     const metaTable = config.importMeta ? parseTableName(config.importMeta.table) : null;
     // One connection (reserved for the run's transaction), never closed for idling.
     const watch = new ConnectionWatch();
-    const sql = await openDatabase(config.url, { max: 1, idleTimeout: 0, onclose: watch.onclose });
+    // It reads no array from the server (inspectTable sends its one as JSON).
+    const sql = await openDatabase(config.url, {
+      max: 1,
+      idleTimeout: 0,
+      onclose: watch.onclose,
+      fetchTypes: false,
+    });
     try {
       const major = serverMajorVersion(sql);
       if (major < 14) {

@@ -96,6 +96,19 @@ export function serverMajorVersion(sql: Sql): number {
   return Number.parseInt(parameters.server_version ?? "", 10);
 }
 
+/**
+ * Throws a {@linkcode MissingError} naming `user` when the server's major
+ * version is below `minimum` (a server whose version is unknown is let through).
+ */
+export function requireServerVersion(sql: Sql, minimum: number, user: string): void {
+  const major = serverMajorVersion(sql);
+  if (major < minimum) {
+    throw new MissingError(
+      `${user}: the server runs PostgreSQL ${major}; ${minimum} or newer is needed`,
+    );
+  }
+}
+
 /** The error to throw when connecting to `url` failed with `error`. */
 export function connectError(url: string, error: unknown): MissingError | RemoteError {
   const message = `Cannot connect to "${redactUrl(url)}": ${pgErrorMessage(error)}`;

@@ -8,6 +8,7 @@ import {
   qualifiedName,
   quoteIdent,
   redactUrl,
+  requireServerVersion,
   serverMajorVersion,
 } from "./postgres.ts";
 import { pgTest } from "../tests/pg_env.ts";
@@ -149,6 +150,27 @@ pgTest("serverMajorVersion() is the major version the server reports", async ({ 
   try {
     const [row] = await sql`select current_setting('server_version_num')::int as n`;
     assert.equal(serverMajorVersion(sql), Math.floor(row.n / 10000));
+  } finally {
+    await sql.end();
+  }
+});
+
+pgTest("requireServerVersion() stops a server older than the minimum", async ({ url }) => {
+  const sql = await openDatabase(url);
+  try {
+    const major = serverMajorVersion(sql);
+    requireServerVersion(sql, major, "Cannot load");
+    assert.throws(
+      () => requireServerVersion(sql, major + 1, "Cannot load"),
+      (error: unknown) => {
+        assert.ok(error instanceof MissingError, String(error));
+        assert.equal(
+          error.message,
+          `Cannot load: the server runs PostgreSQL ${major}; ${major + 1} or newer is needed`,
+        );
+        return true;
+      },
+    );
   } finally {
     await sql.end();
   }

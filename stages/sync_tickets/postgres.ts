@@ -53,7 +53,7 @@ import {
   type PgType,
   qualifiedName,
   quoteIdent,
-  serverMajorVersion,
+  requireServerVersion,
   type Sql,
   type TableName,
 } from "../../lib/postgres.ts";
@@ -937,12 +937,8 @@ export const stage = defineStage({
       fetchTypes: false,
     });
     try {
-      const major = serverMajorVersion(sql);
-      if (major < 14) {
-        throw new MissingError(
-          `Cannot load into "${layout.display}": the server runs PostgreSQL ${major}; sync-tickets.postgres needs 14 or newer (string_to_table)`,
-        );
-      }
+      // The load statement splits its batch with string_to_table (PostgreSQL 14).
+      requireServerVersion(sql, 14, `Cannot load into "${layout.display}"`);
       let table = await inspectTable(sql, layout.name);
       const plan = ctx.options.mode === "plan";
       if (!table.exists && !config.createTable) {

@@ -442,6 +442,13 @@ pgTest(
     ]();
     const firstResult = await iterator.next();
     assert.equal(firstResult.value.outcome, "created");
+    // J1 and J2 are committed before their results are passed on; the second
+    // batch (J3, J4) is in flight and may or may not be committed yet.
+    const seen = (await rows(sql, schema)).map((r) => r.ticket_id);
+    assert.ok(
+      [["J1", "J2"], ["J1", "J2", "J3", "J4"]].some((ids) => ids.join() === seen.join()),
+      seen.join(),
+    );
     await iterator.return!(undefined);
     await runtime.abort!();
     // The second batch was sent before the first one's results were passed on

@@ -281,7 +281,7 @@ Deno.test("vivenu: a webhook 500 is retried; a 4xx dead-letters the ticket (exit
   assert.doesNotMatch(revoked.stderr, /revoked-key-0000/, "the key is redacted");
 });
 
-Deno.test("vivenu: the pull config writes the filtered tickets, with statistics, to one JSON file", async () => {
+Deno.test("vivenu: the pull config writes the filtered tickets to all_tickets.json, metadata.json and individual/", async () => {
   await using s = await setup();
   const run = await s.run("pull.json", ["--region", "PROD", "--event-id", FIXTURE_EVENT]);
   assert.equal(run.code, 0, run.stderr);
@@ -293,6 +293,31 @@ Deno.test("vivenu: the pull config writes the filtered tickets, with statistics,
   assert.deepEqual(file.tickets, [FIXTURE.rows[0], FIXTURE.rows[1]]);
   assert.equal(file.metadata.source, `vivenu PROD event ${FIXTURE_EVENT}`);
   assert.deepEqual(file.statistics.status, { VALID: 1, DETAILSREQUIRED: 1 });
+  // The seed's layout: metadata.json beside it, and individual/<id>_<first> <last>.json.
+  const eventDir = join(s.dir, "purchased_tickets", FIXTURE_EVENT);
+  assert.deepEqual(
+    JSON.parse(await Deno.readTextFile(join(eventDir, "metadata.json"))),
+    { metadata: file.metadata, statistics: file.statistics },
+  );
+  const individual: string[] = [];
+  for await (const entry of Deno.readDir(join(eventDir, "individual"))) {
+    individual.push(entry.name);
+  }
+  assert.deepEqual(individual.sort(), [
+    `${FIXTURE.rows[0]._id}_John Doe.json`,
+    `${FIXTURE.rows[1]._id}_ .json`,
+  ]);
+  assert.deepEqual(
+    JSON.parse(
+      await Deno.readTextFile(join(eventDir, "individual", `${FIXTURE.rows[0]._id}_John Doe.json`)),
+    ),
+    FIXTURE.rows[0],
+  );
+  // Pulled again: nothing changed, nothing rewritten.
+  const again = await s.run("pull.json", ["--region", "PROD", "--event-id", FIXTURE_EVENT]);
+  assert.equal(again.code, 0, again.stderr);
+  assert.match(again.stderr, /5 tickets read, 0 created, 0 updated, 2 unchanged/);
+  assert.doesNotMatch(again.stderr, /Wrote \d+ record files/);
 });
 
 Deno.test("vivenu: a missing --event-id or region key exits 1, naming it", async () => {

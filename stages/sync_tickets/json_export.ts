@@ -7,6 +7,11 @@
  * first copied to `backups/<file>.backup.YYYYMMDD_HHMMSS` (UTC, never
  * overwriting a backup). Any failure leaves the original untouched.
  *
+ * Optionally, as the Vivenu pull script does, the metadata and statistics go
+ * to a file of their own too (`metadataPath`), and every record to one file
+ * in a directory (`individual`), named from its fields; each of those is
+ * written atomically, and only when its content differs.
+ *
  * Limit: records are sorted for a stable file, so the sink holds every record
  * (and the old file) in memory until the end of the stream. That suits
  * reference tables (sources, cities, venues, events: thousands of rows), not
@@ -19,8 +24,8 @@ import { diffFields } from "../../lib/diff.ts";
 import { ConfigError, errorMessage } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
-import { writeFileAtomic } from "../../lib/output_file.ts";
-import { getPath } from "../../lib/paths.ts";
+import { writeFileAtomic, writeTextAtomic } from "../../lib/output_file.ts";
+import { getPath, renderTemplate, templateFields } from "../../lib/paths.ts";
 import { defineStage, type FieldChange, type SyncResult } from "../../lib/stage.ts";
 import { ValueCounts } from "../../lib/value_counts.ts";
 
@@ -71,6 +76,19 @@ export const stage = defineStage({
       'Top-level key of the record list, e.g. "venues".',
     ),
     pretty: z.boolean().default(true).describe("Indent the JSON by 2 spaces (false: compact)."),
+    metadataPath: z.string().min(1).optional().describe(
+      "Also write `{ metadata, statistics }` to this file (e.g. .../metadata.json); relative to the working directory.",
+    ),
+    individual: z.object({
+      dir: z.string().min(1).describe(
+        "Directory of the per-record files; relative to the working directory.",
+      ),
+      name: z.string().min(1).describe(
+        'File name template over the record\'s fields, e.g. "{_id}_{firstname} {lastname}.json"; `/`, `\\` and control characters become `_`.',
+      ),
+    }).strict().optional().describe(
+      "Also write every record to a file of its own (only when its content differs).",
+    ),
   }).strict(),
   create(config, ctx) {
     if (config.recordsKey === "metadata" || config.recordsKey === "statistics") {
@@ -78,7 +96,18 @@ export const stage = defineStage({
         `recordsKey: "${config.recordsKey}" is taken by the file's own section: choose another name`,
       );
     }
+    if (config.individual && templateFields(config.individual.name).length === 0) {
+      throw new ConfigError(
+        `individual.name: expected a template with at least one {field}, got ${
+          JSON.stringify(config.individual.name)
+        }: every record would get the same file`,
+      );
+    }
     const path = resolve(ctx.cwd, config.path);
+    const metadataPath = config.metadataPath === undefined
+      ? undefined
+      : resolve(ctx.cwd, config.metadataPath);
+    const individualDir = config.individual && resolve(ctx.cwd, config.individual.dir);
     const backupDir = config.backupDir === undefined
       ? join(dirname(path), "backups")
       : resolve(ctx.cwd, config.backupDir);
@@ -223,14 +252,22 @@ export const stage = defineStage({
       };
       const rewritten = old.comparable !== comparable(document);
       decide(entries, old, rewritten);
+      if (plan) return;
       if (!rewritten) {
         ctx.log.info("{path} is up to date ({count} records): not rewritten", {
           path,
           count: entries.length,
         });
-        return;
-      }
-      if (plan) return;
+      } else if (!await writeMain(document, entries, old)) return;
+      await writeCompanions(document, entries);
+    }
+
+    /** Writes the main file (backing up the old one); false when it failed (results marked). */
+    async function writeMain(
+      document: Record<string, unknown>,
+      entries: Entry[],
+      old: OldFile,
+    ): Promise<boolean> {
       let backupPath: string | null = null;
       try {
         await writeFileAtomic(path, (write) => writeDocument(document, entries, write), {
@@ -243,13 +280,77 @@ export const stage = defineStage({
           entries.flatMap((entry) => entry.results),
           `Cannot write "${path}": ${errorMessage(error)} (the file was left as it was)`,
         );
-        return;
+        return false;
       }
       ctx.log.info("Exported {count} records to {path}{backup}", {
         count: entries.length,
         path,
         backup: backupPath ? ` (backup: ${backupPath})` : "",
       });
+      return true;
+    }
+
+    /**
+     * The metadata file and the per-record files, each written only when its
+     * content differs from what is on disk (so an unchanged export writes
+     * nothing, and a file deleted or missed by a killed run comes back on the
+     * next run). A file that cannot be written fails the records it holds.
+     */
+    async function writeCompanions(
+      document: Record<string, unknown>,
+      entries: Entry[],
+    ): Promise<void> {
+      const exported = entries.filter((entry) => entry.results.length > 0);
+      if (metadataPath) {
+        const metadata = { metadata: document.metadata, statistics: document.statistics };
+        try {
+          // Compared without generated_at, like the main file: an unchanged export keeps it.
+          let current: unknown = undefined;
+          try {
+            current = JSON.parse(await Deno.readTextFile(metadataPath));
+          } catch (error) {
+            if (error instanceof Deno.errors.PermissionDenied) throw error;
+          }
+          if (current === undefined || comparable(current) !== comparable(metadata)) {
+            await writeTextAtomic(metadataPath, toJson(metadata));
+          }
+        } catch (error) {
+          failAll(
+            exported.flatMap((entry) => entry.results),
+            `Cannot write "${metadataPath}": ${errorMessage(error)}`,
+          );
+          return;
+        }
+      }
+      if (!config.individual || !individualDir) return;
+      const owners = new Map<string, string>();
+      let written = 0;
+      for (const entry of exported) {
+        const name = fileName(renderTemplate(config.individual.name, entry.data));
+        if (name === null) {
+          failAll(entry.results, "individual file: the name template gives no usable file name");
+          continue;
+        }
+        const owner = owners.get(name);
+        if (owner !== undefined) {
+          failAll(entry.results, `individual file: "${name}" is already record "${owner}"'s file`);
+          continue;
+        }
+        owners.set(name, entry.key);
+        const file = join(individualDir, name);
+        try {
+          if (await writeIfChanged(file, toJson(entry.data))) written++;
+        } catch (error) {
+          failAll(entry.results, `Cannot write "${file}": ${errorMessage(error)}`);
+        }
+      }
+      if (written > 0) {
+        ctx.log.info("Wrote {count} record files in {dir}", { count: written, dir: individualDir });
+      }
+    }
+
+    function toJson(value: unknown): string {
+      return JSON.stringify(value, null, config.pretty ? 2 : undefined) + "\n";
     }
 
     /** Streams the document: the records one by one, in chunks of about 64 KiB. */
@@ -278,6 +379,17 @@ export const stage = defineStage({
       await write(buffer);
     }
 
+    /** Writes `text` atomically unless the file holds it already; true when it wrote. */
+    async function writeIfChanged(file: string, text: string): Promise<boolean> {
+      try {
+        if (await Deno.readTextFile(file) === text) return false;
+      } catch (error) {
+        if (!(error instanceof Deno.errors.NotFound)) throw error;
+      }
+      await writeTextAtomic(file, text);
+      return true;
+    }
+
     function failAll(results: SyncResult[], reason: string): void {
       for (const result of results) {
         result.outcome = "failed";
@@ -296,6 +408,18 @@ export const stage = defineStage({
     };
   },
 });
+
+/**
+ * A rendered name made safe as one file name: path separators and control
+ * characters become `_`, surrounding spaces go; null when nothing usable is
+ * left (empty, `.`, `..`, or only an extension).
+ */
+export function fileName(rendered: string): string | null {
+  // deno-lint-ignore no-control-regex
+  const name = rendered.replace(/[\/\\\x00-\x1f\x7f]/g, "_").trim();
+  if (name === "" || name === "." || name === ".." || /^\.[^.]*$/.test(name)) return null;
+  return name;
+}
 
 /** Stable JSON of a document without `metadata.generated_at`, for "did it change". */
 function comparable(document: unknown): string {

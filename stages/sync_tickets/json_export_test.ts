@@ -10,7 +10,7 @@ import {
   result,
   testContext,
 } from "../../tests/harness.ts";
-import { stage } from "./json_export.ts";
+import { fileName, stage } from "./json_export.ts";
 
 const CONFIG = {
   path: "data/venues.json",
@@ -222,4 +222,128 @@ Deno.test("jsonExport() rejects a records key that clashes with a section", asyn
     createStage(stage, { path: "x.json", recordsKey: "metadata" }, ctx),
     /recordsKey: "metadata" is taken/,
   );
+});
+
+const WITH_FILES = {
+  ...CONFIG,
+  metadataPath: "data/metadata.json",
+  individual: { dir: "data/individual", name: "{id}_{name}.json" },
+};
+
+async function listDir(path: string): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(path)) names.push(entry.name);
+  return names.sort();
+}
+
+Deno.test("jsonExport() also writes the metadata file and one file per record", async () => {
+  const h = await harness();
+  try {
+    const out = await h.sync(venues(), {}, WITH_FILES);
+    assert.deepEqual(outcomes(out), ["created", "created", "created"]);
+    const individual = join(h.dir, "data/individual");
+    assert.deepEqual(await listDir(individual), [
+      "1_Zeppelin Hall.json",
+      "2_Anthem.json",
+      "3_Ottobar.json",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(join(individual, "2_Anthem.json")),
+      JSON.stringify(VENUES[1], null, 2) + "\n",
+    );
+    const main = JSON.parse(await Deno.readTextFile(h.file));
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(h.dir, "data/metadata.json"))), {
+      metadata: main.metadata,
+      statistics: main.statistics,
+    });
+
+    // Unchanged: nothing is rewritten, not even the metadata's generated_at.
+    const metadataBefore = await Deno.readTextFile(join(h.dir, "data/metadata.json"));
+    const mtime = (await Deno.stat(join(individual, "1_Zeppelin Hall.json"))).mtime?.getTime();
+    h.clock.instant = Temporal.Instant.from("2025-09-19T00:00:00Z");
+    assert.deepEqual(outcomes(await h.sync(venues(), {}, WITH_FILES)), [
+      "unchanged",
+      "unchanged",
+      "unchanged",
+    ]);
+    assert.equal(await Deno.readTextFile(join(h.dir, "data/metadata.json")), metadataBefore);
+    assert.equal(
+      (await Deno.stat(join(individual, "1_Zeppelin Hall.json"))).mtime?.getTime(),
+      mtime,
+    );
+
+    // A record file lost (deleted, or a run killed before writing it) comes back; a changed
+    // record rewrites its own file, and the metadata follows the main file.
+    await Deno.remove(join(individual, "3_Ottobar.json"));
+    const changed = [{ ...VENUES[0], venue_type: "hall" }, VENUES[1], VENUES[2]];
+    assert.deepEqual(outcomes(await h.sync(venues(changed), {}, WITH_FILES)), [
+      "updated",
+      "unchanged",
+      "unchanged",
+    ]);
+    assert.deepEqual(
+      JSON.parse(await Deno.readTextFile(join(individual, "1_Zeppelin Hall.json"))),
+      changed[0],
+    );
+    assert.deepEqual(
+      JSON.parse(await Deno.readTextFile(join(individual, "3_Ottobar.json"))),
+      VENUES[2],
+    );
+    const metadata = JSON.parse(await Deno.readTextFile(join(h.dir, "data/metadata.json")));
+    assert.equal(metadata.metadata.generated_at, "2025-09-19T00:00:00Z");
+    assert.deepEqual(metadata.statistics.venue_type, { bar: 1, club: 1, hall: 1 });
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() fails a record whose file name is unusable or taken", async () => {
+  const h = await harness();
+  try {
+    const list = [
+      { id: 1, name: "AC/DC Hall", venue_type: "bar", city_name: "Baltimore" },
+      { id: 2, name: "Twin", venue_type: "bar", city_name: "Baltimore" },
+      { id: 3, name: "Twin", venue_type: "club", city_name: "Washington" },
+      { id: 4, name: "", venue_type: "club", city_name: "Washington" },
+    ];
+    const out = await h.sync(venues(list), {}, {
+      ...CONFIG,
+      sortBy: "key",
+      individual: { dir: "data/individual", name: "{name}" },
+    });
+    assert.deepEqual(outcomes(out), ["created", "created", "failed", "failed"]);
+    assert.equal(out[2].reason, `individual file: "Twin" is already record "2"'s file`);
+    assert.equal(out[3].reason, "individual file: the name template gives no usable file name");
+    assert.deepEqual(await listDir(join(h.dir, "data/individual")), ["AC_DC Hall", "Twin"]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() plan mode writes no metadata or record file", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues(), { mode: "plan" }, WITH_FILES);
+    await assert.rejects(Deno.stat(join(h.dir, "data")), Deno.errors.NotFound);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() rejects an individual name without a field", async () => {
+  const { ctx } = testContext();
+  await assert.rejects(
+    createStage(stage, { path: "x.json", individual: { dir: "d", name: "ticket.json" } }, ctx),
+    /individual\.name: expected a template with at least one \{field\}/,
+  );
+});
+
+Deno.test("fileName() keeps one path segment", () => {
+  assert.equal(fileName("HYgzx3nvev_Paddy McCann.json"), "HYgzx3nvev_Paddy McCann.json");
+  assert.equal(fileName("../../etc/passwd"), ".._.._etc_passwd");
+  assert.equal(fileName("a\\b\nc\u0000d"), "a_b_c_d");
+  assert.equal(fileName("  spaced.json "), "spaced.json");
+  assert.equal(fileName(""), null);
+  assert.equal(fileName(".."), null);
+  assert.equal(fileName(".json"), null);
 });

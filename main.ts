@@ -123,6 +123,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       vars: args.vars,
       paramArgs: args.params,
       placeholders: validating,
+      // Only a run asks the lookups' databases; validate and state use their examples.
+      lookups: args.command === "run" || args.command === "plan" || args.command === "replay",
     });
     redactor.add(config.secrets);
 

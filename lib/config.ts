@@ -1,14 +1,24 @@
 /**
- * Loading a pipeline config: JSON parse with line numbers, `${env:X}` and
- * `${var:X}` interpolation, declared parameters, and validation of every stage
- * entry through its own schema. Every problem is reported at once, each with
- * its JSON path, what was expected and the value found; nothing is touched
- * before the whole config is valid.
+ * Loading a pipeline config: JSON parse with line numbers, `${env:X}`,
+ * `${var:X}` and `${lookup:NAME.COLUMN}` interpolation, declared parameters
+ * and lookups, and validation of every stage entry through its own schema.
+ * Every problem is reported at once, each with its JSON path, what was
+ * expected and the value found; nothing is touched before the whole config is
+ * valid (checked with the lookups' example values before any lookup asks its
+ * database).
  * @module
  */
 import { z } from "zod";
 import { resolve } from "node:path";
 import { ConfigError, MissingError } from "./errors.ts";
+import {
+  exampleValues,
+  isSecretColumn,
+  type Lookup,
+  lookupsSchema,
+  type LookupValues,
+  runLookups,
+} from "./lookup.ts";
 import { closest, type Registry, stageEntryId } from "./registry.ts";
 import { collectSecrets } from "./secret.ts";
 import type { StageDefinition, StageKind } from "./stage.ts";
@@ -39,6 +49,9 @@ export const pipelineSchema = z.object({
     paramSchema,
   ).default({}).describe(
     "Parameters the run takes as `--name value`; used in the config as `${var:name}`.",
+  ),
+  lookups: lookupsSchema.default({}).describe(
+    "Values taken from a database row before the run, used as `${lookup:NAME.COLUMN}` (e.g. a tenant's base URL and key).",
   ),
   key: z.string().min(1).describe(
     "The record identity at the destination: a field path (`ticket_number`) or a template (`{tenant_id}:{id}`).",
@@ -87,6 +100,8 @@ export interface LoadedConfig {
   secrets: Set<string>;
   /** Variables after parameter parsing (`${var:x}`). */
   vars: Record<string, unknown>;
+  /** Declared lookups (their queries have run unless `examples` was asked). */
+  lookups: Record<string, Lookup>;
 }
 
 /** Inputs besides the file itself. */
@@ -104,10 +119,16 @@ export interface LoadOptions {
   placeholders?: boolean;
   env?: Record<string, string>;
   cwd?: string;
+  /**
+   * Run the config's lookups against their databases (`run`, `plan`,
+   * `replay`); otherwise `${lookup:...}` takes each column's example value,
+   * so `validate`, `state` and `--help` need no database.
+   */
+  lookups?: boolean;
 }
 
 const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
-const PLACEHOLDER = /\$\{(env|var):([^${}]+)\}/;
+const PLACEHOLDER = /\$\{(env|var|lookup):([^${}]+)\}/;
 
 /** Reads and validates a config file. Throws ConfigError (exit 1) or MissingError (exit 2). */
 export async function loadConfig(path: string, options: LoadOptions): Promise<LoadedConfig> {
@@ -123,7 +144,12 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
   const raw = parseJson(text, path);
   // Stages are loaded on first use: those this config names.
   await options.registry.load(usedStages(raw));
-  return validateConfig(raw, path, options);
+  // Checked with the lookups' example values first: a config with any problem
+  // stops before a lookup asks its database.
+  const checked = validateConfig(raw, path, options);
+  if (!options.lookups || Object.keys(checked.lookups).length === 0) return checked;
+  const values = await runLookups(checked.lookups, options.cwd ?? Deno.cwd());
+  return validateConfig(raw, path, options, values);
 }
 
 /** The `use` values of a config's stages; none when it has no stage list (validation says why). */
@@ -138,8 +164,16 @@ export function parseConfig(text: string, path: string, options: LoadOptions): L
   return validateConfig(parseJson(text, path), path, options);
 }
 
-/** Validates a parsed config; throws ConfigError naming every problem by its JSON path. */
-function validateConfig(raw: unknown, path: string, options: LoadOptions): LoadedConfig {
+/**
+ * Validates a parsed config; throws ConfigError naming every problem by its
+ * JSON path. `${lookup:...}` takes `lookupValues`, or each column's example.
+ */
+function validateConfig(
+  raw: unknown,
+  path: string,
+  options: LoadOptions,
+  lookupValues?: LookupValues,
+): LoadedConfig {
   const problems: string[] = [];
   const env = options.env ?? {};
   const cwd = options.cwd ?? Deno.cwd();
@@ -156,7 +190,29 @@ function validateConfig(raw: unknown, path: string, options: LoadOptions): Loade
   };
 
   const secrets = new Set<string>();
-  const interpolated = interpolate(raw, [], { env, vars, problems, secrets });
+  // Lookups are declared in the config too: their own values first (no lookup in them).
+  const rawLookups = (raw as { lookups?: unknown })?.lookups;
+  // (Its problems are reported by the pass over the whole config below.)
+  const declaredLookups = lookupsSchema.safeParse(
+    interpolate(rawLookups ?? {}, ["lookups"], {
+      env,
+      vars,
+      problems: [],
+      secrets: new Set(),
+      inLookups: true,
+    }),
+  );
+  const lookups = declaredLookups.success ? declaredLookups.data : undefined;
+  const unresolved = new Set<string>();
+  const interpolated = interpolate(raw, [], {
+    env,
+    vars,
+    problems,
+    secrets,
+    unresolved,
+    lookups: lookups && { declared: lookups, values: lookupValues ?? exampleValues(lookups) },
+    realLookups: lookupValues !== undefined,
+  });
 
   const top = pipelineSchema.safeParse(interpolated, { reportInput: true });
   if (!top.success) problems.push(...formatIssues(top.error.issues, []));
@@ -172,7 +228,11 @@ function validateConfig(raw: unknown, path: string, options: LoadOptions): Loade
   }
 
   if (problems.length > 0 || !top.success) {
-    throw new ConfigError(`Invalid config "${path}"`, problems);
+    // A value still holding a lookup (its section is invalid) has nothing more to say.
+    const reported = problems.filter((problem) =>
+      ![...unresolved].some((at) => problem.startsWith(`${at}:`))
+    );
+    throw new ConfigError(`Invalid config "${path}"`, reported);
   }
   const pipeline = top.data;
   return {
@@ -187,6 +247,7 @@ function validateConfig(raw: unknown, path: string, options: LoadOptions): Loade
     stages,
     secrets,
     vars,
+    lookups: pipeline.lookups,
   };
 }
 
@@ -297,6 +358,14 @@ interface InterpolationContext {
   vars: Record<string, unknown>;
   problems: string[];
   secrets: Set<string>;
+  /** Declared lookups and their values; absent inside `lookups` or when it is invalid. */
+  lookups?: { declared: Record<string, Lookup>; values: LookupValues };
+  /** The values came from the databases (not examples): secret ones are redacted. */
+  realLookups?: boolean;
+  /** Interpolating the `lookups` section itself, where no lookup may be used. */
+  inLookups?: boolean;
+  /** Paths of values left holding a lookup because `lookups` is invalid. */
+  unresolved?: Set<string>;
 }
 
 /** Replaces `${env:X}` / `${var:X}` in every string, innermost first, so `${env:${var:region}_API}` works. */
@@ -310,9 +379,11 @@ function interpolate(
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
-      // `params` holds declarations, not values to fill in.
+      // `params` holds declarations, not values to fill in; `lookups` is filled in first.
       out[key] = path.length === 0 && key === "params"
         ? child
+        : path.length === 0 && key === "lookups"
+        ? interpolate(child, [key], { ...ctx, lookups: undefined, inLookups: true })
         : interpolate(child, [...path, key], ctx);
     }
     return out;
@@ -343,6 +414,10 @@ function interpolateString(
         return current;
       }
       if (ENV_SECRET_NAME.test(name)) ctx.secrets.add(String(replacement));
+    } else if (source === "lookup") {
+      const found = lookupValue(name, path, ctx);
+      if (found === undefined) return current;
+      replacement = found;
     } else {
       replacement = ctx.vars[name] ?? fallback;
       if (replacement === undefined) {
@@ -360,6 +435,49 @@ function interpolateString(
   }
   ctx.problems.push(`${formatPath(path)}: placeholders nest too deeply in ${JSON.stringify(text)}`);
   return current;
+}
+
+/** A `${lookup:NAME.COLUMN}` value, or undefined after noting why there is none. */
+function lookupValue(
+  reference: string,
+  path: (string | number)[],
+  ctx: InterpolationContext,
+): unknown {
+  const at = formatPath(path);
+  if (ctx.inLookups) {
+    ctx.problems.push(`${at}: a lookup cannot use \${lookup:${reference}}`);
+    return undefined;
+  }
+  // An invalid `lookups` section has its own problems reported.
+  if (!ctx.lookups) {
+    ctx.unresolved?.add(at);
+    return undefined;
+  }
+  const dot = reference.indexOf(".");
+  const name = dot === -1 ? reference : reference.slice(0, dot);
+  const column = dot === -1 ? "" : reference.slice(dot + 1);
+  const lookup = ctx.lookups.declared[name];
+  if (!lookup) {
+    const known = Object.keys(ctx.lookups.declared);
+    ctx.problems.push(
+      `${at}: lookup ${JSON.stringify(name)} is not declared in "lookups"` +
+        (known.length ? `; declared: ${known.join(", ")}` : ""),
+    );
+    return undefined;
+  }
+  if (!(column in lookup.columns)) {
+    ctx.problems.push(
+      `${at}: expected \${lookup:${name}.COLUMN} with COLUMN one of ${
+        Object.keys(lookup.columns).join(", ")
+      }, got ${JSON.stringify(reference)}`,
+    );
+    return undefined;
+  }
+  const value = ctx.lookups.values[name][column];
+  if (ctx.realLookups && isSecretColumn(column, lookup.columns[column])) {
+    ctx.secrets.add(String(value));
+  }
+  return value;
 }
 
 function splitDefault(name: string): [string, string | undefined] {

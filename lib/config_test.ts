@@ -1,7 +1,10 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { parseConfig, parseDotenv } from "./config.ts";
-import { ConfigError } from "./errors.ts";
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { withTempDir } from "../tests/harness.ts";
+import { loadConfig, parseConfig, parseDotenv } from "./config.ts";
+import { ConfigError, MissingError } from "./errors.ts";
 import { Registry } from "./registry.ts";
 import { secret } from "./secret.ts";
 import { defineStage } from "./stage.ts";
@@ -201,4 +204,120 @@ Deno.test("parseDotenv() reads quotes, export and comments", () => {
     parseDotenv("# c\nexport A=1\nB=\"two words\"\nC='x#y'\nD=plain # note\n\nbad line\n"),
     { A: "1", B: "two words", C: "x#y", D: "plain" },
   );
+});
+
+/** A config whose sink takes its URL from a tenant lookup in `tenants.db`. */
+function lookupConfig(stages: unknown[] = [
+  { use: "read.lines", path: "in/${lookup:tenant.region}.json" },
+  { use: "sync-tickets.sink", url: "${lookup:tenant.base_url}/v1", days: "${lookup:tenant.days}" },
+]): string {
+  return JSON.stringify({
+    name: "t",
+    key: "id",
+    params: { "tenant-id": { required: true } },
+    lookups: {
+      tenant: {
+        sqlite: "tenants.db",
+        query: "select region, base_url, days from tenants where id = $1",
+        params: ["${var:tenant-id}"],
+        columns: {
+          region: {},
+          base_url: { secret: true, example: "https://tenant.example" },
+          days: { example: 7 },
+        },
+        missing: "tenant ${var:tenant-id} is not in tenants",
+      },
+    },
+    stages,
+  });
+}
+
+Deno.test("parseConfig() fills ${lookup:...} with the columns' examples, redacting none", () => {
+  const loaded = parseConfig(lookupConfig(), "p.json", { registry, placeholders: true });
+  assert.equal(loaded.stages[0].config.path, "in/example.json");
+  assert.equal(loaded.stages[1].config.url, "https://tenant.example/v1");
+  assert.equal(loaded.stages[1].config.days, 7, "a whole-string lookup keeps the value's type");
+  assert.deepEqual(Object.keys(loaded.lookups), ["tenant"]);
+  assert.equal(loaded.lookups.tenant.params[0], "example");
+  // The sink's url is a secret field, so its (example) value is registered; the column is not.
+  assert.ok(!loaded.secrets.has("https://tenant.example"));
+});
+
+Deno.test("parseConfig() names undeclared lookups and columns, and a lookup inside lookups", () => {
+  const found = problems(
+    lookupConfig([
+      { use: "read.lines", path: "${lookup:tenant.nope}" },
+      { use: "sync-tickets.sink", url: "${lookup:other.x}" },
+    ]),
+    { paramArgs: { "tenant-id": "a" } },
+  );
+  assert.deepEqual(found, [
+    'stages[0].path: expected ${lookup:tenant.COLUMN} with COLUMN one of region, base_url, days, got "tenant.nope"',
+    'stages[1].url: lookup "other" is not declared in "lookups"; declared: tenant',
+  ]);
+  const nested = JSON.parse(lookupConfig());
+  nested.lookups.tenant.params = ["${lookup:tenant.region}"];
+  nested.lookups.tenant.sqlite = 5;
+  assert.deepEqual(problems(JSON.stringify(nested), { paramArgs: { "tenant-id": "a" } }), [
+    "lookups.tenant.params[0]: a lookup cannot use ${lookup:tenant.region}",
+    "lookups.tenant.sqlite: expected a string, got 5",
+  ]);
+});
+
+/** Writes the lookup config and its SQLite table (tenant acme) in `dir`. */
+async function lookupFiles(dir: string, text = lookupConfig()): Promise<string> {
+  const db = new DatabaseSync(join(dir, "tenants.db"));
+  db.exec(`create table tenants (id text, region text, base_url text, days integer);
+    insert into tenants values ('acme', 'eu', 'https://acme.example', 30);`);
+  db.close();
+  await Deno.writeTextFile(join(dir, "p.json"), text);
+  return join(dir, "p.json");
+}
+
+Deno.test("loadConfig() with lookups asks the database and redacts secret columns", async () => {
+  await withTempDir("config_test_", async (dir) => {
+    const path = await lookupFiles(dir);
+    const options = { registry, env: {}, cwd: dir, lookups: true };
+    const loaded = await loadConfig(path, { ...options, paramArgs: { "tenant-id": "acme" } });
+    assert.equal(loaded.stages[0].config.path, "in/eu.json");
+    assert.equal(loaded.stages[1].config.url, "https://acme.example/v1");
+    assert.equal(loaded.stages[1].config.days, 30);
+    assert.ok(loaded.secrets.has("https://acme.example"), "a secret column is redacted");
+    assert.ok(!loaded.secrets.has("eu"));
+
+    await assert.rejects(
+      loadConfig(path, { ...options, paramArgs: { "tenant-id": "ghost" } }),
+      (error) => {
+        assert.ok(error instanceof MissingError);
+        assert.equal(error.message, "lookups.tenant: tenant ghost is not in tenants");
+        return true;
+      },
+    );
+    // Without `lookups` (validate, state) the examples stand in; the database is not asked.
+    const checked = await loadConfig(path, { registry, env: {}, cwd: dir, placeholders: true });
+    assert.equal(checked.stages[1].config.url, "https://tenant.example/v1");
+  });
+});
+
+Deno.test("loadConfig() reports config problems before a lookup asks its database", async () => {
+  await withTempDir("config_test_", async (dir) => {
+    const bad = JSON.parse(lookupConfig());
+    bad.stages[1].days = "soon";
+    bad.lookups.tenant.sqlite = "missing.db";
+    const path = await lookupFiles(dir, JSON.stringify(bad));
+    await assert.rejects(
+      loadConfig(path, {
+        registry,
+        env: {},
+        cwd: dir,
+        lookups: true,
+        paramArgs: { "tenant-id": "acme" },
+      }),
+      (error) => {
+        assert.ok(error instanceof ConfigError, String(error));
+        assert.deepEqual(error.problems, ['stages[1].days: expected a number, got "soon"']);
+        return true;
+      },
+    );
+  });
 });

@@ -35,8 +35,20 @@ async function setup(pg: PgTestContext, tickets: SdpRequest[]): Promise<Setup> {
   const table = `${pg.schema}.ticket_history`;
   pipeline.stages[0].retry = { attempts: 3, initialMs: 5, maxMs: 20 };
   pipeline.stages[4].table = table;
+  pipeline.lookups.tenant.query = pipeline.lookups.tenant.query.replace(
+    "tenant_configs",
+    `${pg.schema}.tenant_configs`,
+  );
   await Deno.writeTextFile(join(dir, CONFIG), JSON.stringify(pipeline, null, 2));
-  const env = { SDP_BASE_URL: stub.url, SDP_TOKEN: TOKEN, DATABASE_URL: pg.url };
+  // The seed's tenant_configs: each tenant's API base URL and key.
+  await pg.sql.unsafe(`create table ${pg.schema}.tenant_configs
+    (tenant_id text primary key, base_url text not null, api_key text not null)`);
+  await pg.sql.unsafe(
+    `insert into ${pg.schema}.tenant_configs values
+      ('acme-corp', $1, $2), ('acme', $1, $2), ('t1', $1, $2), ('other', $1, 'wrong-token')`,
+    [stub.url, TOKEN],
+  );
+  const env = { DATABASE_URL: pg.url };
   return {
     dir,
     stub,
@@ -226,7 +238,7 @@ pgTest(
     const [refused, retried] = s.stub.requests("GET").map((r) => r.at);
     assert.ok(retried - refused >= 990, `retried after ${Math.round(retried - refused)} ms`);
 
-    const denied = await s.run(["--tenant-id", "other"], { SDP_TOKEN: "wrong-token" });
+    const denied = await s.run(["--tenant-id", "other"]);
     assert.equal(denied.code, 3, denied.stderr);
     assert.match(denied.stderr, /Authentication failed: GET .*\/api\/v3\/requests.* answered 401/);
     assert.doesNotMatch(denied.stderr, /wrong-token/, "the token is redacted");
@@ -254,25 +266,30 @@ pgTest(
   },
 );
 
-Deno.test("servicedesk: a missing --tenant-id exits 1; a missing tenant env file exits 2", async () => {
+Deno.test("servicedesk: a missing --tenant-id exits 1 before any database is asked", async () => {
   const config = join(ROOT, "examples/servicedesk/pipeline.json");
-  const env = {
-    SDP_BASE_URL: "http://127.0.0.1:9",
-    SDP_TOKEN: "x-token",
-    DATABASE_URL: "postgres://u@127.0.0.1:9/x",
-  };
-  const missing = await runCli(["run", config, "--days", "7"], { env });
+  const missing = await runCli(["run", config, "--days", "7"], {
+    env: { DATABASE_URL: "postgres://u@127.0.0.1:9/x" },
+  });
   assert.equal(missing.code, 1, missing.stderr);
   assert.match(missing.stderr, /--tenant-id: required parameter is missing/);
-
-  const noTenant = await runCli([
-    "run",
-    config,
-    "--tenant-id",
-    "ghost",
-    "--env-file",
-    "tenants/ghost.env",
-  ]);
-  assert.equal(noTenant.code, 2, noTenant.stderr);
-  assert.match(noTenant.stderr, /Cannot read env file "tenants\/ghost.env"/);
 });
+
+pgTest(
+  "servicedesk: a tenant not in tenant_configs exits 2 and touches nothing",
+  async (pg) => {
+    await using s = await setup(pg, sdpTickets(5, { from: Date.now() - 5 * DAY, to: Date.now() }));
+    const ghost = await s.run(["--tenant-id", "ghost"]);
+    assert.equal(ghost.code, 2, ghost.stderr);
+    assert.match(ghost.stderr, /lookups\.tenant: tenant "ghost" is not in tenant_configs/);
+    assert.equal(s.stub.requests("GET").length, 0, "the API was not asked");
+    const [table] = await pg.sql`select to_regclass(${s.table}) as name`;
+    assert.equal(table.name, null, "ticket_history was not created");
+    // validate checks the config with the lookup's examples, without the database.
+    const valid = await runCli(["validate", CONFIG], {
+      cwd: s.dir,
+      env: { DATABASE_URL: "postgres://u@127.0.0.1:9/x" },
+    });
+    assert.equal(valid.code, 0, valid.stderr);
+  },
+);

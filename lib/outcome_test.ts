@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { isActionable, isUnchanged, mergeOutcome, needsChildSync } from "./outcome.ts";
 import { item, result } from "../tests/harness.ts";
 
-const run = { mode: "run", full: false } as const;
+const run = { mode: "run", full: false, partial: false } as const;
 
 Deno.test("isUnchanged() needs the same hash from a successful earlier sync, and no --full", () => {
   const fresh = result(item("A", { x: 1 }));

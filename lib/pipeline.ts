@@ -81,7 +81,11 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   const startedMs = performance.now();
   const runId = newRunId(started);
   const counters = new RunCounters();
-  const options: RunOptions = { mode: input.mode, full: input.full ?? false };
+  const options: RunOptions = {
+    mode: input.mode,
+    full: input.full ?? false,
+    partial: input.limit !== undefined || input.replay === true,
+  };
 
   let lock: PipelineLock | undefined;
   let state: StateStore | undefined;
@@ -277,10 +281,17 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       if (holdLedger) store.commitHeld();
       // A file with failed or invalid records stays where it is, so the dead
       // letters keep pointing at it and the next run (or a replay) retries them.
+      // Nor does a run that read only part of it (--limit, replay): what it did
+      // not read must still be there for the next run.
       const clean = counters.outcomes.failed === 0 && counters.total(counters.deadLettered) === 0;
-      if (input.mode === "run" && clean) await reader.commit?.();
+      if (input.mode === "run" && clean && !options.partial) await reader.commit?.();
       else if (input.mode === "run" && reader.commit) {
-        log.warn("The input is left in place: some records failed or were dead-lettered");
+        log.warn(
+          options.partial
+            ? "The input is left in place: this run read only part of it ({why})"
+            : "The input is left in place: some records failed or were dead-lettered",
+          { why: input.replay ? "replay" : "--limit" },
+        );
       }
     }
   } catch (error) {

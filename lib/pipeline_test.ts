@@ -292,6 +292,7 @@ Deno.test("runPipeline() replay re-processes only dead-lettered records once the
   );
   const replay = await runPipeline({ config: fixed, mode: "run", replay: true });
   assert.equal(replay.exitCode, 0);
+  assert.deepEqual(readerCommits, [], "a replay reads only the dead letters: the input stays");
   assert.deepEqual(replay.filtered, { "not selected for replay": 1 });
   assert.equal(replay.outcomes.created, 2);
   assert.deepEqual([...destination.keys()].sort(), ["A", "B", "C"]);
@@ -340,6 +341,7 @@ Deno.test("runPipeline() honours --limit and an abort signal", async () => {
   const limited = await runPipeline({ config, mode: "run", limit: 7 });
   assert.equal(limited.read, 7);
   assert.equal(limited.outcomes.created, 7);
+  assert.deepEqual(readerCommits, [], "a limited run leaves its input for the next run");
 
   const controller = new AbortController();
   controller.abort("SIGTERM");

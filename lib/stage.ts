@@ -108,6 +108,12 @@ export interface RunOptions {
   mode: "run" | "plan";
   /** Ignore content hashes and rewrite every record. */
   full: boolean;
+  /**
+   * The run handles only part of its input (`--limit`, or a replay of the
+   * dead letters): a stage that writes a whole input's worth (a file export)
+   * keeps what it did not see, and the reader does not commit its input.
+   */
+  partial: boolean;
 }
 
 /** A clock stages read instead of `Date.now()`, so tests can pin time. */

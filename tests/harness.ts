@@ -88,7 +88,7 @@ export function testContext(options: TestContextOptions = {}): TestContext {
     http: options.http ?? new HttpPool({ log, signal: controller.signal }),
     clock: options.clock ?? new FixedClock(),
     signal: controller.signal,
-    options: { mode: "run", full: false, ...options.options },
+    options: { mode: "run", full: false, partial: false, ...options.options },
     cwd: options.cwd ?? Deno.cwd(),
     drop: (item, reason) => drops.push({ item, reason }),
     deadLetter: (item, reason) => deadLetters.push({ item, reason }),

@@ -12,6 +12,9 @@
  * in a directory (`individual`), named from its fields; each of those is
  * written atomically, and only when its content differs.
  *
+ * The file holds the records of the run's input: one that read only part of
+ * it (`--limit`, a replay of dead letters) keeps the old file's other records.
+ *
  * Limit: records are sorted for a stable file, so the sink holds every record
  * (and the old file) in memory until the end of the stream. That suits
  * reference tables (sources, cities, venues, events: thousands of rows), not
@@ -170,6 +173,12 @@ export const stage = defineStage({
           entry.results.push(result);
         } else {
           entries.set(key, { key, data, results: [result] });
+        }
+      }
+      // A run that saw only part of the input (--limit, replay) keeps the rest.
+      if (ctx.options.partial) {
+        for (const [key, data] of old.records) {
+          if (!entries.has(key)) entries.set(key, { key, data, results: [] });
         }
       }
       return [...entries.values()].sort(compareEntries);

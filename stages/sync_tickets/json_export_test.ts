@@ -347,3 +347,23 @@ Deno.test("fileName() keeps one path segment", () => {
   assert.equal(fileName(".."), null);
   assert.equal(fileName(".json"), null);
 });
+
+Deno.test("jsonExport() in a partial run (--limit, replay) keeps the records it did not see", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues(VENUES.slice(0, 2)));
+    const added = { id: 4, name: "Metro Gallery", venue_type: "club", city_name: "Baltimore" };
+    const changed = { ...VENUES[1], venue_type: "hall" };
+    const out = await h.sync(venues([changed, added]), { partial: true });
+    assert.deepEqual(outcomes(out), ["updated", "created"]);
+    const document = JSON.parse(await Deno.readTextFile(h.file));
+    assert.deepEqual(document.venues, [changed, added, VENUES[0]]);
+    assert.equal(document.metadata.total_count, 3);
+
+    // A full run is the whole input: a record it does not see leaves the file.
+    await h.sync(venues([added]));
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(h.file)).venues, [added]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

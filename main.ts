@@ -194,19 +194,27 @@ async function runCommand(
     }
     : undefined;
   try {
-    const report = await runPipeline({
-      config,
-      mode: plan ? "plan" : "run",
-      full: args.full,
-      limit: args.limit,
-      replay: args.command === "replay",
-      progressBar: args.progress && args.logFormat === "human" && Deno.stderr.isTerminal(),
-      signal: controller.signal,
-      onResult,
-      command: ["ticketsync", args.command, ...args.positionals].join(" "),
-    });
-    if (plan && args.json) out(JSON.stringify({ outcomes: report.outcomes, read: report.read }));
-    return report.exitCode;
+    for (let run = 1;; run++) {
+      const report = await runPipeline({
+        config,
+        mode: plan ? "plan" : "run",
+        full: args.full,
+        limit: args.limit,
+        replay: args.command === "replay",
+        progressBar: args.progress && args.logFormat === "human" && Deno.stderr.isTerminal(),
+        signal: controller.signal,
+        onResult,
+        command: ["ticketsync", args.command, ...args.positionals].join(" "),
+      });
+      if (plan && args.json) {
+        out(JSON.stringify({ outcomes: report.outcomes, read: report.read }));
+      }
+      // An incremental feed's next file is a run of its own, straight after a clean one.
+      if (!report.moreInput || report.exitCode !== ExitCode.Ok || controller.signal.aborted) {
+        return report.exitCode;
+      }
+      log.info("More input waits (run {run} done): running again", { run });
+    }
   } finally {
     for (const [name, handler] of Object.entries(handlers)) {
       Deno.removeSignalListener(name as Deno.Signal, handler);

@@ -102,6 +102,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
   const sinks: SyncRuntime[] = [];
   const reports: ReportRuntime[] = [];
   let completed = false;
+  let moreInput = false;
 
   try {
     if (input.mode === "run") lock = acquireLock(`${config.statePath}.lock`, config.name);
@@ -284,8 +285,10 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       // Nor does a run that read only part of it (--limit, replay): what it did
       // not read must still be there for the next run.
       const clean = counters.outcomes.failed === 0 && counters.total(counters.deadLettered) === 0;
-      if (input.mode === "run" && clean && !options.partial) await reader.commit?.();
-      else if (input.mode === "run" && reader.commit) {
+      if (input.mode === "run" && clean && !options.partial) {
+        await reader.commit?.();
+        moreInput = reader.moreInput?.() ?? false;
+      } else if (input.mode === "run" && reader.commit) {
         log.warn(
           options.partial
             ? "The input is left in place: this run read only part of it ({why})"
@@ -328,6 +331,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
         String(controller.signal.reason ?? "signal")
       }); state is saved, the next run resumes`
       : undefined,
+    ...(moreInput ? { moreInput } : {}),
   });
   if (failure && !(failure instanceof TicketsyncError)) {
     log.error("Unexpected error: {stack}", {

@@ -12,12 +12,19 @@
  *
  * With `select: "newest"`, older snapshots still in the prefix are superseded
  * (each file is a full snapshot) and are moved to `processed/` with the newest.
+ *
+ * With `select: "all-oldest-first"` (an incremental feed, each file a set of
+ * changes), a run loads one file, the oldest, and says more input waits: the
+ * same ticket may change in two files, and the later change must win, which
+ * one run (one key, one outcome) cannot say. The CLI runs again for the next
+ * file; each file is its own all-or-nothing load with its own freshness row.
  * @module
  */
 import { z } from "zod";
 import { csvItems, csvOptionsSchema } from "./csv.ts";
 import type { CsvOptions } from "./csv.ts";
 import { zoneSchema } from "./datetime.ts";
+import { ConfigError } from "./errors.ts";
 import type { Item, Origin, ReadRuntime, StageContext } from "./stage.ts";
 
 const SNAPSHOT_NAME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})\.csv$/;
@@ -72,7 +79,7 @@ export const snapshotConfigShape = {
     .describe("IANA time zone of the timestamps in snapshot names (YYYY-MM-DDTHH-mm-ss.csv)."),
   select: z.enum(["newest", "all-oldest-first"]).default("newest")
     .describe(
-      '"newest": load only the newest full snapshot; "all-oldest-first": load every snapshot in name-time order (incremental feeds such as changes/).',
+      '"newest": load only the newest full snapshot; "all-oldest-first": load every snapshot in name-time order, one file per run, `run` going on to the next (incremental feeds such as changes/).',
     ),
   processedPrefix: z.string().min(1).default("processed/")
     .describe("Where loaded files are moved, relative to prefix. Nothing under it is ever read."),
@@ -164,10 +171,18 @@ export function snapshotReader(
   config: SnapshotConfig,
   ctx: StageContext,
 ): ReadRuntime {
+  if (config.select === "all-oldest-first" && !config.moveOnSuccess) {
+    // The skip cursor remembers one file: without moving them, an older change would load again.
+    throw new ConfigError(
+      'select "all-oldest-first" needs moveOnSuccess: the processed/ folder is how an incremental feed remembers what it loaded',
+    );
+  }
   const csv = csvOptionsOf(config);
   const cursorName = `${config.cursor}.etag`;
   let handled: Handled[] = [];
   let superseded: SnapshotFile[] = [];
+  /** Files of an incremental feed left for the next run. */
+  let waiting = 0;
 
   function onInvalid(origin: Origin, reason: string, raw: string): void {
     const invalid: Item = { key: `${origin.source}#${origin.position}`, data: { raw }, origin };
@@ -192,12 +207,18 @@ export function snapshotReader(
     superseded = config.select === "newest" ? ordered.slice(0, -1) : [];
     let previous = ctx.state.getCursor(cursorName);
     const out: Planned[] = [];
-    for (const file of chosen) {
+    waiting = 0;
+    for (const [index, file] of chosen.entries()) {
       if (ctx.signal.aborted) break;
       const fingerprint = await store.fingerprint(file);
       const skip = config.skipUnchanged && fingerprint === previous;
       out.push({ file, fingerprint, skip });
       if (!skip) previous = fingerprint;
+      // An incremental feed loads one file a run (unchanged ones before it are passed over).
+      if (!skip && config.select === "all-oldest-first") {
+        waiting = chosen.length - index - 1;
+        break;
+      }
     }
     return out;
   }
@@ -255,6 +276,10 @@ export function snapshotReader(
       }
       handled = [];
       superseded = [];
+    },
+
+    moreInput(): boolean {
+      return waiting > 0;
     },
 
     close(): Promise<void> | void {

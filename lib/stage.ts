@@ -176,6 +176,11 @@ export interface ReadRuntime {
   readonly estimated?: boolean;
   /** Called after a run in which every record was handled (move file, save ETag). */
   commit?(): Promise<void>;
+  /**
+   * After `commit`: true when more input waits that this run left for the
+   * next one (the next file of an incremental feed); `run` runs again.
+   */
+  moreInput?(): boolean;
   close?(): Promise<void> | void;
 }
 
@@ -243,6 +248,8 @@ export interface RunReport {
   deadLetterStore: string;
   /** The error that stopped the run, if one did. */
   error?: string;
+  /** The reader left more input for another run (see `ReadRuntime.moreInput`). */
+  moreInput?: boolean;
 }
 
 /** A report stage: sees every final result, then the finished run. */

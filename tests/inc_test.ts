@@ -589,3 +589,45 @@ incTest(
     assert.match(String(blank.geocode_reason), /coarse query skipped: "town", "region" empty/);
   },
 );
+
+incTest(
+  "inc: a changes/ feed read oldest first loads one file a run, so a ticket changed in two files ends with the later change",
+  async (t) => {
+    const changes = `${INC}changes/`;
+    const config = JSON.parse(await Deno.readTextFile(CONFIG));
+    Object.assign(config.stages[0], { prefix: changes, select: "all-oldest-first" });
+    const path = join(t.dir, "pipeline.changes.json");
+    await Deno.writeTextFile(path, JSON.stringify(config, null, 2));
+    const header = FIXTURE_17.split("\n")[0];
+    const at17 = linesById(FIXTURE_17);
+    const at18 = linesById(FIXTURE_18);
+    // INC000103 is in progress at 17:00 and closed at 18:00; INC000101 only changes at 17:00.
+    await t.s3.put(
+      `${changes}${S17}`,
+      [header, at17.get("INC000103"), at17.get("INC000101")].join("\n") + "\n",
+    );
+    const etag18 = await t.s3.put(
+      `${changes}${S18}`,
+      [header, at18.get("INC000103")].join("\n") + "\n",
+    );
+
+    const run = await runInc(t, { config: path });
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, /More input waits \(run 1 done\): running again/);
+    assert.match(run.stderr, /2 tickets read, 2 created/);
+    assert.match(run.stderr, /1 tickets read, 0 created, 1 updated/);
+    const rows = byId(await tickets(t));
+    assert.deepEqual([...rows.keys()], ["INC000101", "INC000103"]);
+    assert.equal(rows.get("INC000103")!.raw_status, "CLOSED", "the later change wins");
+    assert.deepEqual(await t.s3.list(changes), [
+      `${changes}processed/${S17}`,
+      `${changes}processed/${S18}`,
+    ]);
+    const [meta] = await importMeta(t);
+    assert.equal(meta.source_etag, etag18, "the freshness row names the last file loaded");
+
+    const again = await runInc(t, { config: path });
+    assert.equal(again.code, 0, again.stderr);
+    assert.doesNotMatch(again.stderr, /running again/);
+  },
+);

@@ -176,7 +176,7 @@ Deno.test("readFiles() reads an unchanged snapshot when skipUnchanged is false",
   }
 });
 
-Deno.test("readFiles() with all-oldest-first reads every snapshot in time order", async () => {
+Deno.test("readFiles() with all-oldest-first reads one snapshot a run, in time order", async () => {
   const dir = await bucketDir({
     "changes/2026-06-15T18-00-00.csv": '"ticket_id","status"\n"INC2","closed"\n',
     "changes/2026-06-15T09-30-00.csv": '"ticket_id","status"\n"INC1","open"\n',
@@ -184,21 +184,25 @@ Deno.test("readFiles() with all-oldest-first reads every snapshot in time order"
     "changes/processed/2026-06-15T08-00-00.csv": '"ticket_id","status"\n"INC0","open"\n',
   });
   try {
-    const { ctx, state } = testContext({ cwd: dir });
+    const { state } = testContext({ cwd: dir });
     const config = { dir: ".", prefix: "automations/inc/changes", select: "all-oldest-first" };
-    const reader = await createStage(stage, config, ctx);
-    const items = await collect(reader.read());
-    assert.deepEqual(items.map((item) => [item.data.ticket_id, item.data.status]), [
-      ["INC1", "open"],
-      ["INC1", "closed"],
-      ["INC2", "closed"],
+    const runs: string[][] = [];
+    for (let run = 0; run < 4; run++) {
+      const reader = await createStage(stage, config, testContext({ cwd: dir, state }).ctx);
+      const items = await collect(reader.read());
+      runs.push(
+        items.map((item) => `${item.data.ticket_id} ${item.data.status} ${item.origin.source}`),
+      );
+      await reader.commit!();
+      assert.equal(reader.moreInput!(), run < 2, `run ${run}: more input waits`);
+    }
+    // INC1 changes in two files: each is its own run, so the later change is loaded last.
+    assert.deepEqual(runs, [
+      ["INC1 open automations/inc/changes/2026-06-15T09-30-00.csv"],
+      ["INC1 closed automations/inc/changes/2026-06-15T17-00-00.csv"],
+      ["INC2 closed automations/inc/changes/2026-06-15T18-00-00.csv"],
+      [],
     ]);
-    assert.deepEqual(items.map((item) => item.origin.source), [
-      "automations/inc/changes/2026-06-15T09-30-00.csv",
-      "automations/inc/changes/2026-06-15T17-00-00.csv",
-      "automations/inc/changes/2026-06-15T18-00-00.csv",
-    ]);
-    await reader.commit!();
     assert.deepEqual(await listDir(join(dir, "automations/inc/changes")), ["processed"]);
     assert.equal(
       state.getCursor("snapshot.etag"),

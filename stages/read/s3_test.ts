@@ -119,26 +119,27 @@ Deno.test("readS3() skips a snapshot whose ETag matches the last load and moves 
   });
 });
 
-Deno.test("readS3() with all-oldest-first reads the changes/ feed in time order", async () => {
+Deno.test("readS3() with all-oldest-first reads the changes/ feed one file a run, in time order", async () => {
   await withS3(async (s3, readers) => {
     const prefix = `${INC}changes/`;
     await s3.put(`${prefix}2026-06-15T18-00-00.csv`, '"ticket_id","status"\n"INC2","closed"\n');
     await s3.put(`${prefix}2026-06-15T09-30-00.csv`, '"ticket_id","status"\n"INC1","open"\n');
     await s3.put(`${prefix}2026-06-15T17-00-00.csv`, '"ticket_id","status"\n"INC1","closed"\n');
-    const { ctx } = testContext();
-    const reader = await createStage(
-      stage,
-      config(s3, { prefix, select: "all-oldest-first" }),
-      ctx,
-    );
-    readers.push(reader);
-    const items = await collect(reader.read());
-    assert.deepEqual(items.map((item) => `${item.data.ticket_id} ${item.data.status}`), [
-      "INC1 open",
-      "INC1 closed",
-      "INC2 closed",
-    ]);
-    await reader.commit!();
+    const { state } = testContext();
+    const seen: string[][] = [];
+    for (let run = 0; run < 3; run++) {
+      const reader = await createStage(
+        stage,
+        config(s3, { prefix, select: "all-oldest-first" }),
+        testContext({ state }).ctx,
+      );
+      readers.push(reader);
+      const items = await collect(reader.read());
+      seen.push(items.map((item) => `${item.data.ticket_id} ${item.data.status}`));
+      await reader.commit!();
+      assert.equal(reader.moreInput!(), run < 2);
+    }
+    assert.deepEqual(seen, [["INC1 open"], ["INC1 closed"], ["INC2 closed"]]);
     assert.deepEqual(await s3.list(), [
       `${prefix}processed/2026-06-15T09-30-00.csv`,
       `${prefix}processed/2026-06-15T17-00-00.csv`,

@@ -40,6 +40,9 @@ const OPTIONS = {
   "workdir": { type: "string" },
 } as const;
 
+/** The options ticketsync itself takes; a pipeline parameter may not reuse their names. */
+export const GLOBAL_OPTIONS: readonly string[] = Object.keys(OPTIONS);
+
 /** Parsed command line. */
 export interface ParsedArgs {
   command: Command;

@@ -10,6 +10,7 @@
  */
 import { z } from "zod";
 import { resolve } from "node:path";
+import { GLOBAL_OPTIONS } from "./args.ts";
 import { ConfigError, MissingError } from "./errors.ts";
 import {
   exampleValues,
@@ -45,7 +46,11 @@ export const pipelineSchema = z.object({
     .describe("Pipeline name: names the state file, the lock and the logs."),
   description: z.string().default("").describe("What this pipeline does, for humans."),
   params: z.record(
-    z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lower-case option name like tenant-id"),
+    z.string().regex(/^[a-z][a-z0-9-]*$/, "expected a lower-case option name like tenant-id")
+      .refine(
+        (name) => !GLOBAL_OPTIONS.includes(name),
+        `expected a name that is not a global option (${GLOBAL_OPTIONS.join(", ")})`,
+      ),
     paramSchema,
   ).default({}).describe(
     "Parameters the run takes as `--name value`; used in the config as `${var:name}`.",
@@ -204,12 +209,14 @@ function validateConfig(
   );
   const lookups = declaredLookups.success ? declaredLookups.data : undefined;
   const unresolved = new Set<string>();
+  const pieces: string[] = [];
   const interpolated = interpolate(raw, [], {
     env,
     vars,
     problems,
     secrets,
     unresolved,
+    pieces,
     lookups: lookups && { declared: lookups, values: lookupValues ?? exampleValues(lookups) },
     realLookups: lookupValues !== undefined,
   });
@@ -225,6 +232,13 @@ function validateConfig(
       if (stage) stages.push(stage);
     });
     if (stages.length === rawStages.length) checkOrder(stages, problems);
+  }
+  // A secret built from placeholders ("Bearer ${env:ITALY_API}") keeps its pieces secret too:
+  // a server may echo the token alone.
+  for (const piece of pieces) {
+    if (piece.length >= 6 && [...secrets].some((value) => value.includes(piece))) {
+      secrets.add(piece);
+    }
   }
 
   if (problems.length > 0 || !top.success) {
@@ -366,6 +380,8 @@ interface InterpolationContext {
   inLookups?: boolean;
   /** Paths of values left holding a lookup because `lookups` is invalid. */
   unresolved?: Set<string>;
+  /** Env and lookup values substituted into longer strings (a token inside "Bearer ..."). */
+  pieces?: string[];
 }
 
 /** Replaces `${env:X}` / `${var:X}` in every string, innermost first, so `${env:${var:region}_API}` works. */
@@ -391,15 +407,23 @@ function interpolate(
   return value;
 }
 
+/**
+ * Stands in for `$` in substituted values until the string is done, so a value
+ * is never read as a placeholder (`lit-${env:HOME}` stays as it is) while a
+ * placeholder built from others (`${env:${var:region}_API}`) still resolves.
+ */
+const DOLLAR = "\uE000";
+
 function interpolateString(
   text: string,
   path: (string | number)[],
   ctx: InterpolationContext,
 ): unknown {
   let current = text;
+  const done = () => current.replaceAll(DOLLAR, "$");
   for (let guard = 0; guard < 20; guard++) {
     const match = PLACEHOLDER.exec(current);
-    if (!match) return current;
+    if (!match) return done();
     const [whole, source, rawName] = match;
     const [name, fallback] = splitDefault(rawName);
     let replacement: unknown;
@@ -411,12 +435,12 @@ function interpolateString(
             JSON.stringify(name)
           } is not set (used as ${whole})`,
         );
-        return current;
+        return done();
       }
       if (ENV_SECRET_NAME.test(name)) ctx.secrets.add(String(replacement));
     } else if (source === "lookup") {
       const found = lookupValue(name, path, ctx);
-      if (found === undefined) return current;
+      if (found === undefined) return done();
       replacement = found;
     } else {
       replacement = ctx.vars[name] ?? fallback;
@@ -426,15 +450,19 @@ function interpolateString(
             JSON.stringify(name)
           } is not set (pass --var ${name}=VALUE or declare it in "params")`,
         );
-        return current;
+        return done();
       }
     }
     // A string that is exactly one placeholder takes the value's own type (a number stays a number).
-    if (whole === current && PLACEHOLDER.exec(String(replacement)) === null) return replacement;
-    current = current.replace(whole, String(replacement));
+    if (whole === current) return replacement;
+    const value = String(replacement);
+    // A piece of a longer string: if that string is secret, the piece is too (see collectPieces).
+    if (source === "env" || (source === "lookup" && ctx.realLookups)) ctx.pieces?.push(value);
+    current = current.slice(0, match.index) + value.replaceAll("$", DOLLAR) +
+      current.slice(match.index + whole.length);
   }
   ctx.problems.push(`${formatPath(path)}: placeholders nest too deeply in ${JSON.stringify(text)}`);
-  return current;
+  return done();
 }
 
 /** A `${lookup:NAME.COLUMN}` value, or undefined after noting why there is none. */
@@ -657,6 +685,10 @@ export function formatIssues(
         lines.push(`${formatPath(path)}: expected ${shown}, got ${describeValue(input)}`);
         break;
       }
+      case "invalid_key":
+        // A record key that fails its own schema: its issues, at the key's path.
+        lines.push(...formatIssues(issue.issues, path, definition));
+        break;
       case "invalid_value":
         lines.push(
           `${formatPath(path)}: expected ${issue.values.length === 1 ? "" : "one of "}${

@@ -206,6 +206,46 @@ Deno.test("parseDotenv() reads quotes, export and comments", () => {
   );
 });
 
+Deno.test("parseConfig() inserts values as they are: no $ pattern, no placeholder inside a value", () => {
+  const loaded = parseConfig(
+    config([{ use: "read.lines", path: "x-${env:A}-${env:B}-y" }, {
+      use: "sync-tickets.sink",
+      url: "${env:C}",
+    }]),
+    "p.json",
+    { registry, env: { A: "a$$b$`d$&", B: "lit-${env:HOME}", C: "pa$$w$&rd", HOME: "/root" } },
+  );
+  assert.equal(loaded.stages[0].config.path, "x-a$$b$`d$&-lit-${env:HOME}-y");
+  assert.equal(loaded.stages[1].config.url, "pa$$w$&rd");
+});
+
+Deno.test("parseConfig() keeps an env value secret inside a secret field built around it", () => {
+  const loaded = parseConfig(
+    config([{ use: "read.lines", path: "in/${env:REGION}.json" }, {
+      use: "sync-tickets.sink",
+      url: "https://api.example/${env:REGION}?token=${env:ITALY_API}",
+    }]),
+    "p.json",
+    { registry, env: { ITALY_API: "topsecretvalue123", REGION: "italy-north" } },
+  );
+  // ITALY_API is not named like a secret, but it is inside the sink's secret url.
+  assert.ok(loaded.secrets.has("topsecretvalue123"));
+  assert.ok(loaded.secrets.has("italy-north"), "every env piece of a secret is kept secret");
+  assert.ok(loaded.secrets.has("https://api.example/italy-north?token=topsecretvalue123"));
+});
+
+Deno.test("parseConfig() refuses a parameter named like a global option", () => {
+  assert.deepEqual(
+    problems(config(good, { params: { limit: { type: "integer" }, user: {} } }), {
+      env: { SINK_URL: "u" },
+    }).map((line) => line.replace(/ \(var, env-file, .*\)/, " (...)")),
+    [
+      'params.limit: expected a name that is not a global option (...), got "limit"',
+      'params.user: expected a name that is not a global option (...), got "user"',
+    ],
+  );
+});
+
 /** A config whose sink takes its URL from a tenant lookup in `tenants.db`. */
 function lookupConfig(stages: unknown[] = [
   { use: "read.lines", path: "in/${lookup:tenant.region}.json" },

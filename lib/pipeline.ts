@@ -13,7 +13,7 @@ import { hashJson, stableStringify } from "./hash.ts";
 import { HttpPool } from "./http.ts";
 import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
-import { getPath, renderTemplate } from "./paths.ts";
+import { getPath, renderTemplate, templateFields } from "./paths.ts";
 import { Progress } from "./progress.ts";
 import { buildReport, formatSummary, RunCounters, type StageCounter } from "./report.ts";
 import { Redactor } from "./secret.ts";
@@ -519,6 +519,7 @@ async function* assignKeys(
   redactor: Redactor,
 ): AsyncGenerator<Item> {
   const template = keySpec.includes("{");
+  const fields = template ? templateFields(keySpec) : [];
   const seen = new KeySet();
   for await (const item of items) {
     const provisional = item.key;
@@ -529,6 +530,27 @@ async function* assignKeys(
       !selection.origins.has(`${item.origin.source}\u0000${item.origin.position}`)
     ) {
       counters.drop("not selected for replay");
+      continue;
+    }
+    // An object or array is no identity ("[object Object]" would make every such record one key).
+    const composite = !template
+      ? (value !== null && typeof value === "object" ? keySpec : undefined)
+      : fields.find((field) => {
+        const part = getPath(item.data, field);
+        return part !== null && typeof part === "object";
+      });
+    if (composite !== undefined) {
+      const part = getPath(item.data, composite);
+      const reason = `invalid key: ${JSON.stringify(composite)} is ${
+        Array.isArray(part) ? "an array" : "an object"
+      }, expected text or a number`;
+      counters.deadLetter(reason);
+      log.warn("Dead-lettered {source} {position}: {reason}", {
+        source: item.origin.source,
+        position: item.origin.position,
+        reason,
+      });
+      if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
       continue;
     }
     if (key === "" || (template && /^[:\-_/ ]*$/.test(key))) {

@@ -462,3 +462,24 @@ Deno.test("runPipeline() opens no destination when the reader has nothing to rea
   assert.equal(busy.outcomes.created, 1);
   await Deno.remove(dir, { recursive: true });
 });
+
+Deno.test("runPipeline() dead-letters a record whose key is an object or an array", async () => {
+  const { dir, config } = await setup([
+    { id: { a: 1 }, status: "open", n: 1 },
+    { id: { b: 2 }, status: "open", n: 2 },
+    { id: [1, 2], status: "open", n: 3 },
+    { id: "1,2", status: "open", n: 4 },
+  ]);
+  const report = await runPipeline({ config, mode: "run" });
+  assert.equal(report.exitCode, 4);
+  assert.equal(report.outcomes.created, 1, '"1,2" is synced, not taken for the array [1, 2]');
+  assert.deepEqual([...destination.keys()], ["1,2"]);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.deepEqual(store.listDeadLetters().map((d) => `${d.position} ${d.reason}`), [
+    'index 0 invalid key: "id" is an object, expected text or a number',
+    'index 1 invalid key: "id" is an object, expected text or a number',
+    'index 2 invalid key: "id" is an array, expected text or a number',
+  ]);
+  store.close();
+  await Deno.remove(dir, { recursive: true });
+});

@@ -119,7 +119,8 @@ export function connectError(url: string, error: unknown): MissingError | Remote
 /** `url` with its password (in the authority or a `password=` parameter) replaced by `***`. */
 export function redactUrl(url: string): string {
   return url
-    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^@\s]*@/i, "$1***@")
+    // Up to the last `@` before the path: a password may hold a raw `@`.
+    .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/@\s]*:)[^\s/]*@/i, "$1***@")
     .replace(/([?&]password=)[^&]*/i, "$1***");
 }
 

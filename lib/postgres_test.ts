@@ -19,6 +19,11 @@ Deno.test("redactUrl() hides the password and keeps the rest", () => {
     "postgres://user:***@db.local:5432/app",
   );
   assert.equal(redactUrl("postgres://user@db.local/app"), "postgres://user@db.local/app");
+  // A raw @ in the password (postgres.js accepts it): nothing of the password is left.
+  assert.equal(
+    redactUrl("postgres://postgres:hun@ter2pw@127.0.0.1:5/test"),
+    "postgres://postgres:***@127.0.0.1:5/test",
+  );
   assert.equal(
     redactUrl("postgres://db.local/app?password=x&sslmode=require"),
     "postgres://db.local/app?password=***&sslmode=require",

@@ -82,7 +82,11 @@ export class Redactor {
   /** Adds values to redact (strings shorter than 4 characters are ignored: too many false hits). */
   add(values: Iterable<string>): void {
     for (const value of values) {
-      if (value.length >= 4 && !this.#secrets.includes(value)) this.#secrets.push(value);
+      if (value.length < 4) continue;
+      // Also as it appears inside JSON text (a JSON log line, a response body quoted in an error).
+      for (const form of [value, JSON.stringify(value).slice(1, -1)]) {
+        if (!this.#secrets.includes(form)) this.#secrets.push(form);
+      }
     }
     // Longest first, so a secret containing another is replaced whole.
     this.#secrets.sort((a, b) => b.length - a.length);
@@ -94,6 +98,7 @@ export class Redactor {
     for (const value of this.#secrets) {
       if (out.includes(value)) out = out.split(value).join("***");
     }
-    return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^@\s/]+@/gi, "$1***@");
+    // Up to the last `@` of the authority: a password may hold a raw `@`.
+    return out.replace(/([a-z][a-z0-9+.-]*:\/\/[^:/@\s]+:)[^\s/]*@/gi, "$1***@");
   }
 }

@@ -41,4 +41,17 @@ Deno.test("Redactor.redact() hides secrets and URL passwords", () => {
     redactor.redact('Cannot connect to "postgres://app:s3cr%21t@db:5432/x"'),
     'Cannot connect to "postgres://app:***@db:5432/x"',
   );
+  assert.equal(
+    redactor.redact("postgres://postgres:hun@ter2pw@127.0.0.1:5/test"),
+    "postgres://postgres:***@127.0.0.1:5/test",
+  );
+});
+
+Deno.test("Redactor.redact() hides a secret as JSON text writes it (a JSON log line)", () => {
+  const redactor = new Redactor();
+  const secret = 'sec"ret\\value';
+  redactor.add([secret]);
+  const line = JSON.stringify({ message: `invalid api key ${secret}` });
+  assert.ok(line.includes('sec\\"ret\\\\value'), "the line holds the escaped form");
+  assert.equal(redactor.redact(line), JSON.stringify({ message: "invalid api key ***" }));
 });

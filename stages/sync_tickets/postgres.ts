@@ -604,9 +604,10 @@ class PostgresSink implements SyncRuntime {
         await this.#rollback();
         return;
       }
-      // No records (the reader skipped an unchanged snapshot): no write at all,
-      // so the freshness row keeps the counts of the load it describes.
-      if (this.#config.importMeta && this.#counts.seen > 0) {
+      // A sink exists only when the reader has something new (an unchanged
+      // snapshot opens no destination), so even a snapshot whose every row was
+      // filtered out is a load the freshness row must name.
+      if (this.#config.importMeta) {
         await this.#begin();
         await this.#writeImportMeta(this.#config.importMeta);
       }
@@ -853,7 +854,11 @@ values ($1::text, $2::text, $3::text::int, $4::text::int, $5::text::int, $6::tex
 on conflict ("source_key") do update set "source_etag" = excluded."source_etag",
   "rows_seen" = excluded."rows_seen", "rows_loaded" = excluded."rows_loaded",
   "rows_skipped" = excluded."rows_skipped", "loaded_at" = excluded."loaded_at",
-  "metadata" = excluded."metadata"`,
+  "metadata" = excluded."metadata"
+-- The same file loaded again with nothing to write (a run killed after its commit,
+-- resumed): the row keeps describing the load that wrote it.
+where ${qualifiedName(meta.table)}."source_etag" is distinct from excluded."source_etag"
+  or $8::text::boolean`,
       [
         meta.sourceKey,
         etag,
@@ -862,6 +867,7 @@ on conflict ("source_key") do update set "source_etag" = excluded."source_etag",
         String(c.unchanged + c.skipped),
         this.#ctx.clock.now().toString(),
         JSON.stringify(metadata),
+        String(c.created + c.updated > 0),
       ],
     );
   }

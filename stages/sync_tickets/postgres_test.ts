@@ -618,7 +618,7 @@ pgTest(
 );
 
 pgTest(
-  "sync-tickets.postgres leaves the importMeta row as it was after a run with no records",
+  "sync-tickets.postgres keeps the importMeta row of a file loaded again with nothing to write, and names a new file even when no row reached it",
   async ({ url, sql, schema }) => {
     const state = new MemoryState();
     state.setCursor("source.etag", "etag-17");
@@ -626,12 +626,21 @@ pgTest(
     const clock = new FixedClock(Temporal.Instant.from("2026-06-15T14:20:00Z"));
     await load(url, schema, [ticket("N1", "open")], config, { state, clock });
     const before = await sql.unsafe(`select *, xmin::text as x from "${schema}".import_meta`);
-    // The reader skipped an unchanged snapshot: the sink sees nothing.
+    // The same file again (a run killed after its commit, resumed): every row unchanged.
     const later = new FixedClock(Temporal.Instant.from("2026-06-15T15:20:00Z"));
-    assert.deepEqual(await load(url, schema, [], config, { state, clock: later }), []);
+    const again = await load(url, schema, [ticket("N1", "open")], config, { state, clock: later });
+    assert.deepEqual(outcomes(again), { N1: "unchanged" });
     const after = await sql.unsafe(`select *, xmin::text as x from "${schema}".import_meta`);
     assert.deepEqual(after, before);
-    assert.equal(after[0].rows_seen, 1);
+    assert.deepEqual([after[0].rows_seen, after[0].rows_loaded], [1, 1]);
+
+    // A new file whose every row was filtered out: still the file this table was refreshed from.
+    state.setCursor("source.etag", "etag-18");
+    assert.deepEqual(await load(url, schema, [], config, { state, clock: later }), []);
+    const [meta] = await sql.unsafe(`select * from "${schema}".import_meta`);
+    assert.equal(meta.source_etag, "etag-18");
+    assert.deepEqual([meta.rows_seen, meta.rows_loaded, meta.rows_skipped], [0, 0, 0]);
+    assert.equal((meta.loaded_at as Date).toISOString(), "2026-06-15T15:20:00.000Z");
   },
 );
 

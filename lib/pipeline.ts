@@ -434,7 +434,20 @@ function stageContext(
         position: item.origin.position,
         reason: redactor.redact(reason),
       });
-      if (input.mode === "run") store.addDeadLetter(item, entry.id, redactor.redact(reason), runId);
+      if (input.mode === "run") {
+        // Under the record's own key when it has one (a filter or transform
+        // found it invalid): the letter is then resolved only when that record
+        // syncs, not when another one takes its place in the input.
+        const key = entry.definition.kind === "read"
+          ? null
+          : recordKey(input.config.key, item.data);
+        store.addDeadLetter(
+          key ? { ...item, key } : item,
+          entry.id,
+          redactor.redact(reason),
+          runId,
+        );
+      }
     },
     redact: (text) => redactor.redact(text),
   };
@@ -504,6 +517,20 @@ function replaySelection(store: StateStore): ReplaySelection {
     origins.add(`${letter.source}\u0000${letter.position}`);
   }
   return { keys, origins };
+}
+
+/** A record's key by the pipeline's `key` spec, or null when it has no usable one. */
+function recordKey(keySpec: string, data: unknown): string | null {
+  const template = keySpec.includes("{");
+  const parts = template ? templateFields(keySpec) : [keySpec];
+  if (
+    parts.some((field) => {
+      const part = getPath(data, field);
+      return part === undefined || part === null || typeof part === "object";
+    })
+  ) return null;
+  const key = String(template ? renderTemplate(keySpec, data) : getPath(data, keySpec)).trim();
+  return key === "" || (template && /^[:\-_/ ]*$/.test(key)) ? null : key;
 }
 
 /** Sets each item's final key from the pipeline's `key`; a record without one is dead-lettered. */

@@ -34,7 +34,7 @@ const registry = new Registry([
       async *read() {
         for (const [index, data] of config.records.entries()) {
           const item = {
-            key: `inline#${index}`,
+            key: `inline#index ${index}`,
             data,
             origin: { source: "inline", position: `index ${index}` },
           } as Item;
@@ -481,5 +481,76 @@ Deno.test("runPipeline() dead-letters a record whose key is an object or an arra
     'index 2 invalid key: "id" is an array, expected text or a number',
   ]);
   store.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() resolves a transform's dead letter only when that record syncs, not another at its position", async () => {
+  const { dir, config } = await setup([{ id: "X", status: "open", n: "x" }]);
+  assert.equal((await runPipeline({ config, mode: "run" })).exitCode, 4);
+  const next = (records: Record<string, unknown>[]) =>
+    parseConfig(
+      JSON.stringify({
+        name: "t",
+        key: "id",
+        state: { path: config.statePath },
+        stages: [
+          { use: "read.inline", records },
+          { use: "filter.status" },
+          { use: "transform.number" },
+          { use: "sync-tickets.memory" },
+        ],
+      }),
+      "t.json",
+      { registry, env: {} },
+    );
+  const open = () => {
+    const store = StateStore.open(config.statePath, { readOnly: true });
+    const letters = store.listDeadLetters().map((d) => `${d.key} ${d.position}`);
+    store.close();
+    return letters;
+  };
+  assert.deepEqual(open(), ["X index 0"], "stored under the record's own key");
+  // X left the input; Y now sits at index 0 and syncs: X is still not fixed.
+  assert.equal(
+    (await runPipeline({ config: next([{ id: "Y", status: "open", n: 1 }]), mode: "run" }))
+      .exitCode,
+    0,
+  );
+  assert.deepEqual(open(), ["X index 0"]);
+  // X comes back fixed: resolved.
+  const fixed = await runPipeline({
+    config: next([{ id: "Y", status: "open", n: 1 }, { id: "X", status: "open", n: 2 }]),
+    mode: "run",
+  });
+  assert.equal(fixed.exitCode, 0);
+  assert.deepEqual(open(), []);
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() resolves a letter without a key of its own when a record syncs at its origin", async () => {
+  const { dir, config } = await setup([{ unparsable: true }]);
+  assert.equal((await runPipeline({ config, mode: "run" })).exitCode, 4);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.deepEqual(store.listDeadLetters().map((d) => d.key), ["inline#index 0"]);
+  store.close();
+  const fixed = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: config.statePath },
+      stages: [
+        { use: "read.inline", records: [{ id: "A", status: "open", n: 1 }] },
+        { use: "filter.status" },
+        { use: "transform.number" },
+        { use: "sync-tickets.memory" },
+      ],
+    }),
+    "t.json",
+    { registry, env: {} },
+  );
+  assert.equal((await runPipeline({ config: fixed, mode: "run" })).exitCode, 0);
+  const after = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(after.countOpenDeadLetters(), 0, "the line at that origin now parses and syncs");
+  after.close();
   await Deno.remove(dir, { recursive: true });
 });

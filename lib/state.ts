@@ -379,10 +379,19 @@ export class StateStore implements StageState {
     );
   }
 
+  /**
+   * Resolves the open dead letters of a record that synced: those under its
+   * key, and those stored under a key made of their origin (a record read or
+   * transformed without a usable key of its own, `source#position`, or a
+   * duplicate, `key@source#position`) at the same origin. A letter with a
+   * real key is resolved only by that key: another record now at its
+   * position (a page that shifted) says nothing about it.
+   */
   #resolve(key: string, origin: Item["origin"], now: string): void {
     this.#stmt(
-      `UPDATE dead_letters SET resolved_at = ?
-       WHERE resolved_at IS NULL AND (key = ? OR (source = ? AND position = ?))`,
+      `UPDATE dead_letters SET resolved_at = ?1
+       WHERE resolved_at IS NULL AND (key = ?2 OR (source = ?3 AND position = ?4
+         AND substr(key, -length(?3 || '#' || ?4)) = ?3 || '#' || ?4))`,
     ).run(now, key, origin.source, origin.position);
   }
 

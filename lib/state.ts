@@ -1,12 +1,26 @@
 /**
  * The state ledger: one SQLite file per pipeline (`node:sqlite`), holding runs,
- * per-record sync state, cursors, dead letters and caches. Written as records
+ * per-record sync state, cursors and dead letters. Written as records
  * complete, so a run killed at any moment resumes where it stopped.
+ *
+ * Caches (geocoder answers, the webhook delivery log) live in a second file
+ * beside it, `<state>.cache`, on a connection of their own: what they record
+ * happened outside (a paid lookup, a delivered webhook) and must survive a run
+ * whose ledger writes are held and then rolled back, or a kill.
  * @module
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import type { Item, Outcome, RecordState, StageState } from "./stage.ts";
+
+/** The cache file's one table (the ledger keeps an older copy for entries written before). */
+const CACHE_TABLE = `CREATE TABLE cache (
+  namespace TEXT NOT NULL,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  PRIMARY KEY (namespace, key)
+)`;
 
 /** Ordered migrations; `PRAGMA user_version` is the index of the last applied. */
 const MIGRATIONS: readonly string[] = [
@@ -110,11 +124,21 @@ export class StateStore implements StageState {
   readonly #db: DatabaseSync;
   readonly #statements = new Map<string, StatementSync>();
   #now: () => string;
+  readonly #readOnly: boolean;
+  /** The cache file's connection, opened on first use. */
+  #cacheDb: DatabaseSync | undefined;
+  readonly #cacheStatements = new Map<string, StatementSync>();
 
-  private constructor(path: string, db: DatabaseSync, now: () => string) {
+  private constructor(path: string, db: DatabaseSync, now: () => string, readOnly = false) {
     this.path = path;
     this.#db = db;
     this.#now = now;
+    this.#readOnly = readOnly;
+  }
+
+  /** Where the caches are kept: beside the ledger. */
+  get cachePath(): string {
+    return this.path === ":memory:" ? ":memory:" : `${this.path}.cache`;
   }
 
   /**
@@ -135,7 +159,7 @@ export class StateStore implements StageState {
         exists = false;
       }
       const db = exists ? new DatabaseSync(path, { readOnly: true }) : new DatabaseSync(":memory:");
-      const store = new StateStore(path, db, now);
+      const store = new StateStore(path, db, now, true);
       if (!exists) store.#migrate();
       else store.#checkVersion();
       return store;
@@ -451,18 +475,58 @@ export class StateStore implements StageState {
   // ---- cache ----
 
   cacheGet(namespace: string, key: string): unknown {
-    const row = this.#stmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
+    const row = (this.#cacheStmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
       namespace,
       key,
-    ) as Row | undefined;
+    ) ??
+      // Entries written before the caches had a file of their own.
+      this.#stmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
+        namespace,
+        key,
+      )) as Row | undefined;
     return row ? JSON.parse(String(row.value)) : undefined;
   }
 
+  /** Stores a cached value at once, outside any held ledger transaction (read-only: not kept). */
   cachePut(namespace: string, key: string, value: unknown): void {
-    this.#stmt(
+    if (this.#readOnly) return;
+    this.#cacheStmt(
       `INSERT INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)
        ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value, created_at = excluded.created_at`,
     ).run(namespace, key, JSON.stringify(value ?? null), this.#now());
+  }
+
+  #cacheStmt(sql: string): StatementSync {
+    let statement = this.#cacheStatements.get(sql);
+    if (!statement) {
+      statement = this.#cache().prepare(sql);
+      this.#cacheStatements.set(sql, statement);
+    }
+    return statement;
+  }
+
+  #cache(): DatabaseSync {
+    if (this.#cacheDb) return this.#cacheDb;
+    let db: DatabaseSync;
+    if (this.#readOnly) {
+      // plan: read what is cached, keep nothing.
+      let exists = this.cachePath !== ":memory:";
+      try {
+        if (exists) Deno.statSync(this.cachePath);
+      } catch {
+        exists = false;
+      }
+      db = new DatabaseSync(exists ? this.cachePath : ":memory:", { readOnly: exists });
+      if (!exists) db.exec(CACHE_TABLE);
+    } else {
+      db = new DatabaseSync(this.cachePath);
+      db.exec(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
+      );
+      db.exec(CACHE_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"));
+    }
+    this.#cacheDb = db;
+    return db;
   }
 
   // ---- maintenance ----
@@ -484,7 +548,9 @@ export class StateStore implements StageState {
 
   close(): void {
     this.#statements.clear();
+    this.#cacheStatements.clear();
     if (this.#db.isOpen) this.#db.close();
+    if (this.#cacheDb?.isOpen) this.#cacheDb.close();
   }
 }
 

@@ -200,3 +200,26 @@ Deno.test("StateStore.getRecords() reads many keys at once", async () => {
     assert.equal(store.getRecords([]).size, 0);
   });
 });
+
+Deno.test("StateStore keeps cached values in their own file: a rolled-back run keeps them", async () => {
+  await withStore((store, path) => {
+    store.holdWrites();
+    store.commitResults([{ key: "A", hash: "h1", outcome: "created", runId: "r", origin }]);
+    store.cachePut("geocode", "nakuru, kenya", { lat: -0.3, lon: 36.1 });
+    store.rollbackHeld();
+    assert.equal(store.getRecord("A"), null, "the held ledger write is gone");
+    assert.deepEqual(store.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3, lon: 36.1 });
+    assert.equal(store.cachePath, `${path}.cache`);
+    store.close();
+    assert.ok(Deno.statSync(`${path}.cache`).isFile);
+
+    // plan reads the cache file but writes nothing to it.
+    const planning = StateStore.open(path, { readOnly: true });
+    assert.deepEqual(planning.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3, lon: 36.1 });
+    planning.cachePut("geocode", "new", 1);
+    planning.close();
+    const again = StateStore.open(path);
+    assert.equal(again.cacheGet("geocode", "new"), undefined);
+    again.close();
+  });
+});

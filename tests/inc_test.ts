@@ -517,7 +517,7 @@ const NAKURU = { lat: -0.3031, lon: 36.08 };
 const FAR_FROM_NAKURU = { lat: NAKURU.lat + 0.3615, lon: NAKURU.lon };
 
 incTest(
-  "inc: the geocoder stub sees each distinct address once across two runs; a result 40 km from its town is rejected",
+  "inc: the geocoder stub sees each distinct address once across a failed run and two runs; a result 40 km from its town is rejected",
   async (t) => {
     const places: Record<string, { lat: number; lon: number }> = {
       "nairobi, nairobi, kenya": { lat: -1.2864, lon: 36.8172 },
@@ -539,6 +539,15 @@ incTest(
     });
     const env = incEnv(t, { GEOCODER_URL: `${stub.url}/v1`, GEOCODER_API_KEY: key });
     const args = ["--geocode-rate", "1000"];
+
+    // A first attempt geocodes every row, then fails at its end (strict, a bad mttr): the
+    // answers it paid for are kept although the run's ledger writes are rolled back.
+    const bad = FIXTURE_17.replace(/^("INC000108",(?:"[^"]*",){6})""/m, '$1"4,5"');
+    assert.notEqual(bad, FIXTURE_17);
+    await t.s3.put(`${INC}${S17}`, bad);
+    const failed = await runInc(t, { config: await configVariant(t, { strict: true }), env, args });
+    assert.equal(failed.code, 3, failed.stderr);
+    assert.ok(stub.requests("GET", "/v1/search").length > 0, "the failed run asked the geocoder");
 
     await t.s3.put(`${INC}${S17}`, FIXTURE_17);
     const first = await runInc(t, { env, args });

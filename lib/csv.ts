@@ -1,13 +1,20 @@
 /**
  * Streaming CSV reader on {@linkcode CsvParser}: quoted fields with delimiters,
  * doubled quotes and newlines, BOM and CRLF. Values stay strings (typing is the map
- * stage's job); a row with the wrong number of columns is reported, not thrown.
+ * stage's job); a malformed row, a row with the wrong number of columns and a row
+ * holding U+FFFD (invalid UTF-8) are reported, not thrown.
  * @module
  */
 import { z } from "zod";
-import { CsvParser, type CsvRecord, CsvSyntaxError } from "./csv_parser.ts";
+import { type CsvEntry, CsvParser, CsvSyntaxError } from "./csv_parser.ts";
 import { recordBuilder } from "./record_shape.ts";
-import { type InvalidHandler, rawExcerpt, withoutBom } from "./source.ts";
+import {
+  INVALID_UTF8_REASON,
+  type InvalidHandler,
+  rawExcerpt,
+  REPLACEMENT,
+  withoutBom,
+} from "./source.ts";
 import type { Item, Origin } from "./stage.ts";
 
 /** CSV dialect and header options; read.csv spreads its shape into its config. */
@@ -41,7 +48,10 @@ export type CsvOptions = z.output<typeof csvOptionsSchema>;
 export interface CsvItemsOptions extends Partial<CsvOptions> {
   /** The path as the config gave it; origins and messages name it. */
   source: string;
-  /** Receives rows with the wrong number of columns. */
+  /**
+   * Receives the rows that cannot become items: malformed CSV, U+FFFD in the
+   * text, the wrong number of columns.
+   */
   onInvalid?: InvalidHandler;
   /** Stops reading when aborted. */
   signal?: AbortSignal;
@@ -50,8 +60,21 @@ export interface CsvItemsOptions extends Partial<CsvOptions> {
 /**
  * Yields one item per CSV row, keyed by column name. Position `line N` is the
  * physical line where the row starts (rows with quoted newlines span lines).
- * Malformed CSV (an unclosed quote) throws `Cannot read "x.csv": line N: ...`
- * after the rows before it. Reads one chunk at a time, so it never reads far
+ *
+ * A row that cannot become an item goes to `onInvalid` with its position, a
+ * reason and its raw text, and reading goes on with the next row:
+ * - `invalid CSV: a quote inside an unquoted field` or `invalid CSV: unexpected
+ *   character after a closing quote` (with ` (line M)` when the problem is on a
+ *   later line of a multi-line row); reading resumes after the line with the
+ *   problem;
+ * - {@linkcode INVALID_UTF8_REASON}: the decoded row holds U+FFFD, which is what
+ *   invalid UTF-8 decodes to;
+ * - `expected N columns, got M`, unless `relaxColumnCount`.
+ *
+ * Only what leaves no row to resume on throws `Cannot read "x.csv": line N:
+ * ...`, after the rows before it: a quoted field not closed by the end of the
+ * file, and a header row (when it names the columns) that is malformed, holds
+ * U+FFFD or repeats a name. Reads one chunk at a time, so it never reads far
  * ahead of its consumer; stopping early cancels the stream.
  */
 export async function* csvItems(
@@ -69,8 +92,10 @@ export async function* csvItems(
   const emptyAsNull = options.emptyAs === "null";
   let names: string[] | undefined = options.header ? undefined : options.columns;
   let build = names === undefined ? undefined : recordBuilder(names, emptyAsNull);
-  const records: CsvRecord[] = [];
+  const records: CsvEntry[] = [];
   let failure: CsvSyntaxError | undefined;
+  // Set once a decoded chunk holds U+FFFD; only then are rows searched for it.
+  let replaced = false;
 
   // Leaving the loop early (abort, error, a consumer that stops) cancels the
   // stream, which closes the file.
@@ -83,6 +108,7 @@ export async function* csvItems(
       const next = await iterator.next();
       done = next.done === true;
       const text = done ? decoder.decode() : decoder.decode(next.value, { stream: true });
+      if (!replaced && text.includes(REPLACEMENT)) replaced = true;
       records.length = 0;
       try {
         parser.push(text, done, records);
@@ -90,13 +116,32 @@ export async function* csvItems(
         if (!(error instanceof CsvSyntaxError)) throw error;
         failure = error;
       }
-      for (const { fields, line } of records) {
+      for (const record of records) {
         if (signal?.aborted) return;
-        const position = `line ${line}`;
+        const position = `line ${record.line}`;
         const origin: Origin = { source, position };
+        // Why the row cannot become an item, if it cannot.
+        let invalid: string | undefined;
+        if (record.fields === null) invalid = `invalid CSV: ${record.reason}`;
+        else if (replaced && record.fields.some((value) => value.includes(REPLACEMENT))) {
+          invalid = INVALID_UTF8_REASON;
+        }
         if (names === undefined) {
-          names = options.columns ?? headerNames(source, position, fields);
+          // The header row is read for its names only: with `columns` it is skipped, whatever it holds.
+          if (options.columns !== undefined) names = options.columns;
+          else if (invalid !== undefined) {
+            throw new Error(`Cannot read "${source}": ${position}: the header row: ${invalid}`);
+          } else names = headerNames(source, position, record.fields!);
           build = recordBuilder(names, emptyAsNull);
+          continue;
+        }
+        if (record.fields === null) {
+          onInvalid?.(origin, invalid!, rawExcerpt(record.raw));
+          continue;
+        }
+        const fields = record.fields;
+        if (invalid !== undefined) {
+          onInvalid?.(origin, invalid, rawExcerpt(fields.join(options.delimiter)));
           continue;
         }
         if (fields.length !== names.length && !options.relaxColumnCount) {

@@ -7,6 +7,14 @@
  * found with `indexOf` and sliced out whole, so the per-character work of a
  * general state machine is left for unquoted fields. Each record carries the
  * line it starts on, counting `\n` (quoted newlines included).
+ *
+ * A malformed record (a quote inside an unquoted field, a character other
+ * than a delimiter or a line end after a closing quote) does not stop the
+ * parse: it comes out as a {@linkcode CsvInvalid} with its raw text, and
+ * parsing resumes on the line after the one with the error. Only a quoted
+ * field still open at the end of the text throws {@linkcode CsvSyntaxError}:
+ * it has swallowed everything after its opening quote, so there is no line
+ * to resume on that is known to be right.
  * @module
  */
 
@@ -24,6 +32,22 @@ export interface CsvRecord {
   fields: string[];
   line: number;
 }
+
+/**
+ * A malformed record: the 1-based line it starts on, a plain description of
+ * the problem (naming the line of the problem when that is a later one), and
+ * its raw text from its start to the end of the line with the problem (no
+ * line ending). `fields` is null, which tells it from a {@linkcode CsvRecord}.
+ */
+export interface CsvInvalid {
+  fields: null;
+  line: number;
+  reason: string;
+  raw: string;
+}
+
+/** What {@linkcode CsvParser.push} hands out, in file order. */
+export type CsvEntry = CsvRecord | CsvInvalid;
 
 /** Malformed CSV: the 1-based line where the problem is and a plain description. */
 export class CsvSyntaxError extends Error {
@@ -61,6 +85,9 @@ export class CsvParser {
   #fields: string[] = [];
   #newlines = 0;
   #quoted = false;
+  /** Set by #record (with #raw) when the record it consumed is malformed. */
+  #reason: string | undefined = undefined;
+  #raw = "";
 
   constructor(dialect: CsvDialect) {
     if (dialect.quote.length !== 1) throw new Error("The quote must be one character");
@@ -74,12 +101,13 @@ export class CsvParser {
   }
 
   /**
-   * Adds `text` and appends the records it completes to `out`; `final` says
-   * no more text follows, so a last record without a newline ends there.
-   * Throws {@linkcode CsvSyntaxError}; the records before the bad one are in
-   * `out` by then.
+   * Adds `text` and appends the records it completes to `out`, malformed ones
+   * as {@linkcode CsvInvalid}; `final` says no more text follows, so a last
+   * record without a newline ends there. Throws {@linkcode CsvSyntaxError}
+   * for a quoted field not closed by the end of the text; the records before
+   * it are in `out` by then.
    */
-  push(text: string, final: boolean, out: CsvRecord[]): void {
+  push(text: string, final: boolean, out: CsvEntry[]): void {
     const buffer = this.#buffer.length === 0 ? text : this.#buffer + text;
     this.#buffer = buffer;
     if (!final && buffer.length < this.#retryAt) return;
@@ -98,8 +126,16 @@ export class CsvParser {
       const end = this.#record(buffer, position, final);
       if (end === INCOMPLETE) break;
       position = end;
-      const fields = this.#fields;
       const ended = buffer.charCodeAt(end - 1) === LF;
+      const reason = this.#reason;
+      if (reason !== undefined) {
+        out.push({ fields: null, line: this.#line, reason, raw: this.#raw });
+        this.#reason = undefined;
+        this.#raw = "";
+        this.#line += this.#newlines + (ended ? 1 : 0);
+        continue;
+      }
+      const fields = this.#fields;
       // With trim, a line of blanks is an empty line too.
       const blank = this.#trim && !this.#quoted && fields.length === 1 && fields[0] === "";
       if (!(this.#skipEmptyLines && blank)) {
@@ -115,7 +151,8 @@ export class CsvParser {
   /**
    * Parses the record starting at `start` into #fields (and its quoted
    * newlines into #newlines); returns the position after its terminator, or
-   * INCOMPLETE when the buffer ends first and more text may follow.
+   * INCOMPLETE when the buffer ends first and more text may follow. A
+   * malformed record sets #reason instead (see #malformed).
    */
   #record(text: string, start: number, final: boolean): number {
     const length = text.length;
@@ -172,8 +209,12 @@ export class CsvParser {
             break;
           }
         }
-        throw new CsvSyntaxError(
-          this.#line + newlines,
+        return this.#malformed(
+          text,
+          start,
+          i,
+          final,
+          newlines,
           "unexpected character after a closing quote",
         );
       }
@@ -196,7 +237,14 @@ export class CsvParser {
           terminator = 1;
           break;
         } else if (code === this.#quoteCode) {
-          throw new CsvSyntaxError(this.#line + newlines, "a quote inside an unquoted field");
+          return this.#malformed(
+            text,
+            start,
+            j,
+            final,
+            newlines,
+            "a quote inside an unquoted field",
+          );
         }
         j++;
       }
@@ -214,6 +262,31 @@ export class CsvParser {
     this.#newlines = newlines;
     this.#quoted = quoted;
     return i;
+  }
+
+  /**
+   * Ends the malformed record starting at `start` at the end of the line
+   * holding its error (at `at`, after `newlines` quoted newlines): sets
+   * #reason, #raw and #newlines and returns the position after that line's
+   * `\n`, or INCOMPLETE when the line may continue in text not yet pushed.
+   */
+  #malformed(
+    text: string,
+    start: number,
+    at: number,
+    final: boolean,
+    newlines: number,
+    detail: string,
+  ): number {
+    const newline = text.indexOf("\n", at);
+    if (newline === -1 && !final) return INCOMPLETE;
+    let end = newline === -1 ? text.length : newline;
+    const next = newline === -1 ? end : newline + 1;
+    if (newline !== -1 && end > start && text.charCodeAt(end - 1) === CR) end--;
+    this.#reason = newlines === 0 ? detail : `${detail} (line ${this.#line + newlines})`;
+    this.#raw = text.slice(start, end);
+    this.#newlines = newlines;
+    return next;
   }
 }
 

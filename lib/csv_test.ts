@@ -152,6 +152,115 @@ Deno.test("csvItems() throws naming the file and line for an unclosed quote, aft
   assert.equal(error?.message, 'Cannot read "in.csv": line 3: a quoted field is not closed');
 });
 
+/** A stream of `parts` (text, or raw bytes such as invalid UTF-8), `size` bytes a chunk. */
+function bytesOf(parts: (string | number[])[], size = 65536): ReadableStream<Uint8Array> {
+  const bytes = parts.flatMap((part) =>
+    typeof part === "string" ? [...new TextEncoder().encode(part)] : part
+  );
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(new Uint8Array(bytes.slice(i, i + size)));
+  }
+  return ReadableStream.from(chunks);
+}
+
+async function readStream(
+  stream: ReadableStream<Uint8Array>,
+  opts: Omit<CsvItemsOptions, "source" | "onInvalid"> = {},
+): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
+  const items: Item[] = [];
+  const invalid: Invalid[] = [];
+  try {
+    const iterable = csvItems(stream, {
+      source: "in.csv",
+      ...opts,
+      onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
+    });
+    for await (const item of iterable) items.push(item);
+  } catch (error) {
+    return { items, invalid, error: error as Error };
+  }
+  return { items, invalid };
+}
+
+Deno.test("csvItems() dead-letters a malformed row with its line, reason and raw text, and reads on", async () => {
+  const text = 'id,v\n1,a\n2,b"x\n3,c\r\n4,"d"x\r\n5,"multi\nline"e\n6,f\n';
+  for (const size of [1, 3, 7, 65536]) {
+    const { items, invalid, error } = await read(text, {}, size);
+    assert.equal(error, undefined, `chunk size ${size}`);
+    assert.deepEqual(rows(items), [
+      ["line 2", { id: "1", v: "a" }],
+      ["line 4", { id: "3", v: "c" }],
+      ["line 8", { id: "6", v: "f" }],
+    ], `chunk size ${size}`);
+    assert.deepEqual(invalid, [
+      {
+        origin: { source: "in.csv", position: "line 3" },
+        reason: "invalid CSV: a quote inside an unquoted field",
+        raw: '2,b"x',
+      },
+      {
+        origin: { source: "in.csv", position: "line 5" },
+        reason: "invalid CSV: unexpected character after a closing quote",
+        raw: '4,"d"x',
+      },
+      {
+        origin: { source: "in.csv", position: "line 6" },
+        reason: "invalid CSV: unexpected character after a closing quote (line 7)",
+        raw: '5,"multi\nline"e',
+      },
+    ], `chunk size ${size}`);
+  }
+});
+
+Deno.test("csvItems() keeps at most 1000 characters of a malformed row", async () => {
+  const { invalid } = await read(`a\nx"${"y".repeat(3000)}\n`);
+  assert.equal(invalid.length, 1);
+  assert.equal(invalid[0].raw.length, 1000);
+});
+
+Deno.test("csvItems() stops at a malformed header row that names the columns, skips one replaced by columns", async () => {
+  const named = await read('id,na"me\n1,a\n');
+  assert.deepEqual([named.items, named.invalid], [[], []]);
+  assert.equal(
+    named.error?.message,
+    'Cannot read "in.csv": line 1: the header row: invalid CSV: a quote inside an unquoted field',
+  );
+  const replaced = await read('id,na"me\n1,a\n', { columns: ["id", "name"] });
+  assert.equal(replaced.error, undefined);
+  assert.deepEqual(rows(replaced.items), [["line 2", { id: "1", name: "a" }]]);
+});
+
+const FFFD_REASON = "contains U+FFFD: invalid UTF-8 in the input, or a replacement character";
+
+Deno.test("csvItems() dead-letters a row with invalid UTF-8 (U+FFFD) and reads on", async () => {
+  // 0xff never occurs in UTF-8; 0xc3 starts a two-byte sequence that "," does not continue.
+  const parts = ["id,v\n1,café\n2,", [0xff], "x\n3,ok\n4,", [0xc3], ",\n5,\uFFFD\n6,ü"];
+  for (const size of [1, 2, 5, 65536]) {
+    const { items, invalid, error } = await readStream(bytesOf(parts, size), {
+      relaxColumnCount: true,
+    });
+    assert.equal(error, undefined, `chunk size ${size}`);
+    assert.deepEqual(rows(items), [
+      ["line 2", { id: "1", v: "café" }],
+      ["line 4", { id: "3", v: "ok" }],
+      ["line 7", { id: "6", v: "ü" }],
+    ], `chunk size ${size}`);
+    assert.deepEqual(invalid, [
+      { origin: { source: "in.csv", position: "line 3" }, reason: FFFD_REASON, raw: "2,\uFFFDx" },
+      { origin: { source: "in.csv", position: "line 5" }, reason: FFFD_REASON, raw: "4,\uFFFD," },
+      // A replacement character in valid UTF-8 cannot be told apart after decoding.
+      { origin: { source: "in.csv", position: "line 6" }, reason: FFFD_REASON, raw: "5,\uFFFD" },
+    ], `chunk size ${size}`);
+  }
+});
+
+Deno.test("csvItems() stops at a header row with invalid UTF-8 when it names the columns", async () => {
+  const { items, error } = await readStream(bytesOf(["id,n", [0xff], "\n1,2\n"]));
+  assert.deepEqual(items, []);
+  assert.equal(error?.message, `Cannot read "in.csv": line 1: the header row: ${FFFD_REASON}`);
+});
+
 Deno.test("csvItems() rejects duplicate header names and a missing columns list", async () => {
   const duplicate = await read("a,b,a\n1,2,3\n");
   assert.equal(duplicate.error?.message, 'Cannot read "in.csv": line 1: duplicate column name "a"');

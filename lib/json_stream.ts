@@ -11,7 +11,14 @@
  * @module
  */
 import { splitPath } from "./paths.ts";
-import { type InvalidHandler, lines, rawExcerpt, withoutBom } from "./source.ts";
+import {
+  INVALID_UTF8_REASON,
+  type InvalidHandler,
+  lines,
+  rawExcerpt,
+  REPLACEMENT,
+  withoutBom,
+} from "./source.ts";
 import type { Item, Origin } from "./stage.ts";
 
 /** How {@linkcode jsonItems} reads a stream. */
@@ -34,9 +41,26 @@ export interface JsonItemsOptions {
 
 /**
  * Yields one item per JSON object in the stream. Positions are `line N` for
- * JSON Lines and `line L, index N` for array elements (0-based index). A
- * syntax error in an array throws after the records before it were yielded:
- * `Cannot read "x.json": line 12: unexpected ","`.
+ * JSON Lines and `line L, index N` for array elements (0-based index).
+ *
+ * A record that cannot become an item goes to `onInvalid` with its position,
+ * a reason and its raw text, and reading goes on: a JSON Line or an array
+ * element that does not parse (`invalid JSON: ...`), one that is not an
+ * object (`expected a JSON object, got ...`), and one whose decoded text
+ * holds U+FFFD ({@linkcode INVALID_UTF8_REASON}). An array element is found
+ * by its brackets, braces and quotes before it is parsed, so an element with
+ * a bad value inside (`{"a": tru}`) is one dead letter and the next element
+ * is read as usual.
+ *
+ * What breaks the array's structure itself throws after the records before it
+ * were yielded, since no element after it can be located reliably: a stray
+ * or missing separator, a truncated file, a missing array:
+ * `Cannot read "x.json": line 12: unexpected ","`. So does, with format
+ * `auto` and no `path`, a file starting with `{` that looks like a
+ * pretty-printed JSON document rather than JSON Lines: its first non-blank
+ * line does not parse, and is a lone `{` or is followed by a line that is no
+ * JSON object either (otherwise that first line is dead-lettered like any
+ * other bad line).
  */
 export async function* jsonItems(
   stream: ReadableStream<Uint8Array>,
@@ -81,6 +105,14 @@ async function peek(
   return { first, chunks: replay() };
 }
 
+/**
+ * The records of JSON Lines. With `maybeDocument` (format `auto`, the file
+ * starts with `{`) the first non-blank line decides between JSON Lines and a
+ * pretty-printed JSON document, which would dead-letter every line: when it
+ * does not parse, the file is taken for a document (and the read throws,
+ * pointing at `at`) if that line is a lone `{`, or if the next non-blank line
+ * is no JSON object either; otherwise it is dead-lettered like any bad line.
+ */
 async function* lineItems(
   chunks: AsyncGenerator<Uint8Array>,
   opts: JsonItemsOptions,
@@ -88,33 +120,50 @@ async function* lineItems(
 ): AsyncGenerator<Item> {
   const { source } = opts;
   let firstLine = true;
+  /** The first line, invalid, held until the next line tells whether the file is a document. */
+  let pending: { origin: Origin; reason: string; raw: string } | undefined;
+  function notLines(position: string): Error {
+    return new Error(
+      `Cannot read "${source}": ${position}: not a JSON object on one line; for a JSON document ` +
+        `(not JSON Lines) set "at" to the path of its array, e.g. "tickets"`,
+    );
+  }
   for await (const { line, number } of lines(ReadableStream.from(chunks))) {
     if (opts.signal?.aborted) return;
     if (line.trim() === "") continue;
     const position = `line ${number}`;
     const origin: Origin = { source, position };
+    const first = firstLine;
+    firstLine = false;
     let value: unknown;
+    let reason: string | undefined;
     try {
       value = JSON.parse(line);
+      if (!isObject(value)) reason = `expected a JSON object, got ${describe(value)}`;
     } catch (error) {
+      reason = `invalid JSON: ${(error as Error).message}`;
       // A pretty-printed object read as JSON Lines would dead-letter every line.
-      if (maybeDocument && firstLine) {
-        throw new Error(
-          `Cannot read "${source}": ${position}: not a JSON object on one line; for a JSON document ` +
-            `(not JSON Lines) set "at" to the path of its array, e.g. "tickets"`,
-        );
+      if (first && maybeDocument) {
+        if (line.trim() === "{") throw notLines(position);
+        if (line.includes(REPLACEMENT)) reason = INVALID_UTF8_REASON;
+        pending = { origin, reason, raw: rawExcerpt(line) };
+        continue;
       }
-      opts.onInvalid?.(origin, `invalid JSON: ${(error as Error).message}`, rawExcerpt(line));
-      continue;
-    } finally {
-      firstLine = false;
     }
-    if (!isObject(value)) {
-      opts.onInvalid?.(origin, `expected a JSON object, got ${describe(value)}`, rawExcerpt(line));
+    if (pending !== undefined) {
+      if (reason !== undefined) throw notLines(pending.origin.position);
+      opts.onInvalid?.(pending.origin, pending.reason, pending.raw);
+      pending = undefined;
+    }
+    // Invalid UTF-8 decodes to U+FFFD: such a line is not the record the file holds.
+    if (line.includes(REPLACEMENT)) reason = INVALID_UTF8_REASON;
+    if (reason !== undefined) {
+      opts.onInvalid?.(origin, reason, rawExcerpt(line));
       continue;
     }
-    yield { key: `${source}#${position}`, data: value, origin };
+    yield { key: `${source}#${position}`, data: value as Record<string, unknown>, origin };
   }
+  if (pending !== undefined) opts.onInvalid?.(pending.origin, pending.reason, pending.raw);
 }
 
 /** A container the scanner is inside, tracked to find the target array. */
@@ -250,13 +299,18 @@ async function* arrayItems(
     const position = `line ${elementLine}, index ${elementIndex}`;
     const origin: Origin = { source, position };
     let value: unknown;
+    let reason: string;
     try {
       value = JSON.parse(text);
+      reason = `expected a JSON object, got ${describe(value)}`;
     } catch (error) {
-      throw fail(`line ${elementLine}: ${(error as Error).message}`);
+      // The scanner found the element's end, so the elements after it are still sound.
+      reason = `invalid JSON: ${(error as Error).message}`;
     }
-    if (isObject(value)) return { key: `${source}#${position}`, data: value, origin };
-    opts.onInvalid?.(origin, `expected a JSON object, got ${describe(value)}`, rawExcerpt(text));
+    // Invalid UTF-8 decodes to U+FFFD: such an element is not the record the file holds.
+    if (text.includes(REPLACEMENT)) reason = INVALID_UTF8_REASON;
+    else if (isObject(value)) return { key: `${source}#${position}`, data: value, origin };
+    opts.onInvalid?.(origin, reason, rawExcerpt(text));
     return null;
   }
 

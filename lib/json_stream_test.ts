@@ -117,6 +117,38 @@ Deno.test("jsonItems() reports the line of a syntax error in the middle of an ar
   assert.equal(trailing.error?.message, 'Cannot read "in.json": line 2: unexpected "["');
 });
 
+Deno.test("jsonItems() dead-letters an array element that does not parse with its line and index, and reads on", async () => {
+  const text = '[{"id":1},{"id":2,"x":tru},{"id":4},\n  tru, {"id":6,}, "s\\"]", {"id":8}\n]';
+  for (const size of [1, 4, 65536]) {
+    const { items, invalid, error } = await read(text, { format: "auto" }, size);
+    assert.equal(error, undefined, `chunk size ${size}`);
+    assert.deepEqual(items.map((item) => [item.origin.position, item.data]), [
+      ["line 1, index 0", { id: 1 }],
+      ["line 1, index 2", { id: 4 }],
+      ["line 2, index 6", { id: 8 }],
+    ], `chunk size ${size}`);
+    assert.deepEqual(
+      invalid.map(({ origin, reason, raw }) => [origin.position, reason.slice(0, 14), raw]),
+      [
+        ["line 1, index 1", "invalid JSON: ", '{"id":2,"x":tru}'],
+        ["line 2, index 3", "invalid JSON: ", "tru"],
+        ["line 2, index 4", "invalid JSON: ", '{"id":6,}'],
+        ["line 2, index 5", "expected a JSO", '"s\\"]"'],
+      ],
+      `chunk size ${size}`,
+    );
+  }
+  // Also inside an object, at a path.
+  const nested = await read('{"t": [{"id":1},\n{"id":2,"x":tru},\n{"id":3}]}', {
+    format: "auto",
+    path: "t",
+  });
+  assert.equal(nested.error, undefined);
+  assert.deepEqual(nested.items.map((item) => item.data), [{ id: 1 }, { id: 3 }]);
+  assert.deepEqual(nested.invalid.map((entry) => entry.origin.position), ["line 2, index 1"]);
+  assert.match(nested.invalid[0].reason, /^invalid JSON: /);
+});
+
 Deno.test("jsonItems() accepts whitespace after the array", async () => {
   const { items, error } = await read('[{"a":1}]\n\n  \n', { format: "array" });
   assert.equal(error, undefined);
@@ -213,6 +245,117 @@ Deno.test("jsonItems() in auto mode refuses a pretty-printed document without a 
     error?.message ?? "",
     /^Cannot read "in\.json": line 1: not a JSON object on one line/,
   );
+});
+
+Deno.test("jsonItems() in auto mode dead-letters a bad first JSON Line followed by good ones", async () => {
+  for (const first of ['{"id":1,"name":"a', '{"id":1,}', "{not json"]) {
+    for (const size of [1, 5, 65536]) {
+      const text = `\n${first}\n{"id":2}\n\n{"id":3}\n`;
+      const { items, invalid, error } = await read(text, { format: "auto" }, size);
+      const label = `${first} chunk size ${size}`;
+      assert.equal(error, undefined, label);
+      assert.deepEqual(items.map((item) => [item.origin.position, item.data]), [
+        ["line 3", { id: 2 }],
+        ["line 5", { id: 3 }],
+      ], label);
+      assert.equal(invalid.length, 1, label);
+      assert.deepEqual(invalid[0].origin, { source: "in.json", position: "line 2" }, label);
+      assert.match(invalid[0].reason, /^invalid JSON: /, label);
+      assert.equal(invalid[0].raw, first, label);
+    }
+  }
+  // A file of one bad line is one dead letter.
+  const alone = await read('{"id":1,', { format: "auto" });
+  assert.equal(alone.error, undefined);
+  assert.deepEqual(alone.items, []);
+  assert.deepEqual(alone.invalid.map((entry) => entry.origin.position), ["line 1"]);
+});
+
+Deno.test("jsonItems() in auto mode refuses a document whose first two lines are no JSON objects", async () => {
+  for (const text of ['{"a": 1,\n  "b": [\n1]}\n', '{ "data":\n  [{"id": 1}]\n}\n', "{\n}\n"]) {
+    const { items, invalid, error } = await read(text, { format: "auto" }, 3);
+    assert.deepEqual([items, invalid], [[], []], text);
+    assert.match(
+      error?.message ?? "",
+      /^Cannot read "in\.json": line 1: not a JSON object on one line/,
+      text,
+    );
+  }
+  // With format "lines" a bad first line is just a bad line.
+  const lines = await read('{"a": 1,\n  "b": 2}\n', { format: "lines" });
+  assert.equal(lines.error, undefined);
+  assert.deepEqual(lines.invalid.map((entry) => entry.origin.position), ["line 1", "line 2"]);
+});
+
+const FFFD_REASON = "contains U+FFFD: invalid UTF-8 in the input, or a replacement character";
+
+/** A stream of `parts` (text, or raw bytes such as invalid UTF-8), `size` bytes a chunk. */
+function bytesOf(parts: (string | number[])[], size = 65536): ReadableStream<Uint8Array> {
+  const bytes = parts.flatMap((part) =>
+    typeof part === "string" ? [...new TextEncoder().encode(part)] : part
+  );
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(new Uint8Array(bytes.slice(i, i + size)));
+  }
+  return ReadableStream.from(chunks);
+}
+
+async function readBytes(
+  parts: (string | number[])[],
+  opts: Omit<JsonItemsOptions, "source" | "onInvalid">,
+  size?: number,
+): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
+  const items: Item[] = [];
+  const invalid: Invalid[] = [];
+  const iterable = jsonItems(bytesOf(parts, size), {
+    source: "in.json",
+    ...opts,
+    onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
+  });
+  for await (const item of iterable) items.push(item);
+  return { items, invalid };
+}
+
+Deno.test("jsonItems() dead-letters JSON Lines and array elements holding invalid UTF-8 (U+FFFD)", async () => {
+  for (const size of [1, 2, 65536]) {
+    const lines = await readBytes(
+      ['{"n":"café"}\n{"n":"a', [0xff], '"}\n{"n":"', [0xe2, 0x82], '"}\n{"n":"ü"}'],
+      { format: "lines" },
+      size,
+    );
+    assert.deepEqual(lines.items.map((item) => [item.origin.position, item.data]), [
+      ["line 1", { n: "café" }],
+      ["line 4", { n: "ü" }],
+    ], `chunk size ${size}`);
+    assert.deepEqual(lines.invalid, [
+      {
+        origin: { source: "in.json", position: "line 2" },
+        reason: FFFD_REASON,
+        raw: '{"n":"a\uFFFD"}',
+      },
+      {
+        origin: { source: "in.json", position: "line 3" },
+        reason: FFFD_REASON,
+        raw: '{"n":"\uFFFD"}',
+      },
+    ], `chunk size ${size}`);
+
+    const array = await readBytes(
+      ['[{"n":"café"},\n{"n":"', [0xc3], '"},{"n":"\uFFFD"},{"n":"ü"}]'],
+      { format: "auto" },
+      size,
+    );
+    assert.deepEqual(array.items.map((item) => [item.origin.position, item.data]), [
+      ["line 1, index 0", { n: "café" }],
+      ["line 2, index 3", { n: "ü" }],
+    ], `chunk size ${size}`);
+    assert.deepEqual(array.invalid.map((entry) => [entry.origin.position, entry.reason]), [
+      ["line 2, index 1", FFFD_REASON],
+      // A replacement character in valid UTF-8 cannot be told apart after decoding.
+      ["line 2, index 2", FFFD_REASON],
+    ], `chunk size ${size}`);
+  }
 });
 
 Deno.test("jsonItems() stops reading when the signal is aborted", async () => {

@@ -25,6 +25,19 @@ export interface Source {
  */
 export type InvalidHandler = (origin: Origin, reason: string, raw: string) => void;
 
+/** U+FFFD, what a non-fatal UTF-8 decoder puts in place of invalid bytes. */
+export const REPLACEMENT = "\uFFFD";
+
+/**
+ * The dead-letter reason of a record whose decoded text holds U+FFFD. The
+ * decoders replace invalid UTF-8 with it rather than fail the whole file, and
+ * the readers dead-letter each record that holds one, so a bad byte never
+ * silently becomes part of a record (a genuine U+FFFD in valid UTF-8 is
+ * dead-lettered too: the two cannot be told apart after decoding).
+ */
+export const INVALID_UTF8_REASON =
+  "contains U+FFFD: invalid UTF-8 in the input, or a replacement character";
+
 /** How much of an invalid record's raw text is kept for its dead letter. */
 export const RAW_LIMIT = 1000;
 
@@ -136,11 +149,15 @@ const NEWLINE = "\n";
 /**
  * Splits a UTF-8 byte stream into lines: `\n` or `\r\n` endings, a BOM on the
  * first line removed, a last line without a newline still yielded. Streams:
- * only the current line is held. Stopping early cancels the stream.
+ * only the current line is held. Invalid UTF-8 becomes U+FFFD (consumers
+ * dead-letter such lines; see {@linkcode INVALID_UTF8_REASON}). Linear in the
+ * input however long a line is: each chunk is searched once, and the pieces
+ * of a line spanning chunks are joined once. Stopping early cancels the stream.
  */
 export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator<Line> {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
-  let rest = "";
+  // The start of the current line, from earlier chunks: never holds a newline.
+  let pieces: string[] = [];
   let number = 0;
   function finish(text: string): Line {
     number++;
@@ -153,17 +170,22 @@ export async function* lines(stream: ReadableStream<Uint8Array>): AsyncGenerator
     while (true) {
       const { value, done } = await reader.read();
       if (done) break;
-      const text = rest + value;
       let start = 0;
-      let end = text.indexOf(NEWLINE, start);
+      let end = value.indexOf(NEWLINE);
       while (end !== -1) {
-        yield finish(text.slice(start, end));
+        let text = value.slice(start, end);
+        if (pieces.length > 0) {
+          pieces.push(text);
+          text = pieces.join("");
+          pieces = [];
+        }
+        yield finish(text);
         start = end + 1;
-        end = text.indexOf(NEWLINE, start);
+        end = value.indexOf(NEWLINE, start);
       }
-      rest = text.slice(start);
+      if (start < value.length) pieces.push(start === 0 ? value : value.slice(start));
     }
-    if (rest !== "") yield finish(rest);
+    if (pieces.length > 0) yield finish(pieces.join(""));
   } finally {
     // Cancels the file stream (and closes the file) when the consumer stopped early.
     await reader.cancel().catch(() => {});

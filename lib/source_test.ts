@@ -70,6 +70,21 @@ Deno.test("lines() gives the same lines whatever the chunk size (multi-byte char
   }
 });
 
+Deno.test("lines() returns a line spanning many chunks intact, CRLF and multi-byte characters split", async () => {
+  const long = "é✓".repeat(2000) + "x".repeat(5001);
+  const text = `short\r\n${long}\r\n${long}\n\n${long}`;
+  const expected = [[1, "short"], [2, long], [3, long], [4, ""], [5, long]];
+  for (const size of [1, 2, 3, 1000, 4097]) {
+    const got = await allLines(streamOf(text, size));
+    assert.equal(got.length, expected.length, `chunk size ${size}`);
+    got.forEach(([number, line], i) => {
+      assert.equal(number, expected[i][0], `chunk size ${size}, line ${i + 1}`);
+      // assert.equal would print two 9,000-character strings on failure.
+      assert.ok(line === expected[i][1], `chunk size ${size}, line ${i + 1} differs`);
+    });
+  }
+});
+
 Deno.test("lines() yields nothing for an empty stream and one line for a bare CR-less line", async () => {
   assert.deepEqual(await allLines(streamOf("")), []);
   assert.deepEqual(await allLines(streamOf("only")), [[1, "only"]]);

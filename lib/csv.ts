@@ -6,6 +6,7 @@
  * @module
  */
 import { z } from "zod";
+import { MissingError } from "./errors.ts";
 import { type CsvEntry, CsvParser, CsvSyntaxError } from "./csv_parser.ts";
 import { recordBuilder } from "./record_shape.ts";
 import {
@@ -38,6 +39,11 @@ export const csvOptionsSchema = z.object({
   quote: z.string().length(1).default('"').describe("Quote character around fields."),
   emptyAs: z.enum(["empty", "null"]).default("empty").describe(
     'What an empty field becomes: "empty" keeps "", "null" makes it null.',
+  ),
+  requireColumns: z.array(z.string().min(1)).optional().describe(
+    "Columns the header row must name (the export's contract). A file lacking one stops the run " +
+      "before any row is read, naming what is missing (exit 2); a filter on a missing column would " +
+      "otherwise match nothing without a word.",
   ),
 }).strict();
 
@@ -132,6 +138,14 @@ export async function* csvItems(
           else if (invalid !== undefined) {
             throw new Error(`Cannot read "${source}": ${position}: the header row: ${invalid}`);
           } else names = headerNames(source, position, record.fields!);
+          const missing = (options.requireColumns ?? []).filter((name) => !names!.includes(name));
+          if (missing.length > 0) {
+            throw new MissingError(
+              `Cannot read "${source}": the header lacks ${
+                missing.length === 1 ? "a required column" : `${missing.length} required columns`
+              }: ${missing.join(", ")}`,
+            );
+          }
           build = recordBuilder(names, emptyAsNull);
           continue;
         }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { streamOf } from "../tests/harness.ts";
 import { csvItems, type CsvItemsOptions, csvOptionsSchema } from "./csv.ts";
+import { MissingError } from "./errors.ts";
 import type { Item, Origin } from "./stage.ts";
 
 interface Invalid {
@@ -312,4 +313,19 @@ Deno.test("csvOptionsSchema has the documented defaults and is strict", () => {
   });
   assert.throws(() => csvOptionsSchema.parse({ separator: ";" }));
   assert.throws(() => csvOptionsSchema.parse({ quote: "''" }));
+});
+
+Deno.test("csvItems() with requireColumns stops before any row when the header lacks one", async () => {
+  const text = "ticket_id,status\nINC1,open\n";
+  const ok = await read(text, { requireColumns: ["status", "ticket_id"] });
+  assert.equal(ok.error, undefined);
+  assert.equal(ok.items.length, 1);
+  const missing = await read(text, { requireColumns: ["ticket_id", "is_alarm", "region"] });
+  assert.deepEqual(missing.items, []);
+  assert.ok(missing.error instanceof MissingError, String(missing.error));
+  assert.equal(missing.error.exitCode, 2);
+  assert.equal(
+    missing.error.message,
+    'Cannot read "in.csv": the header lacks 2 required columns: is_alarm, region',
+  );
 });

@@ -640,3 +640,25 @@ incTest(
     assert.doesNotMatch(again.stderr, /running again/);
   },
 );
+
+incTest(
+  "inc: a snapshot that breaks the 32-column contract stops before any row, naming the column",
+  async (t) => {
+    // The 17:00 fixture without its is_alarm column: the alarm filter would match nothing.
+    const lines = FIXTURE_17.split("\n").filter((line) => line !== "");
+    const index = lines[0].split(",").indexOf('"is_alarm"');
+    assert.ok(index > 0);
+    const cut = lines.map((line) => {
+      const fields = line.split(/,(?=")/);
+      fields.splice(index, 1);
+      return fields.join(",");
+    }).join("\n") + "\n";
+    await t.s3.put(`${INC}${S17}`, cut);
+    const run = await runInc(t);
+    assert.equal(run.code, 2, run.stderr);
+    assert.match(run.stderr, /the header lacks a required column: is_alarm/);
+    assert.match(run.stderr, /0 tickets read/);
+    assert.deepEqual(await tickets(t), []);
+    assert.deepEqual(await t.s3.list(INC), [`${INC}${S17}`], "the file stays where it is");
+  },
+);

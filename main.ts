@@ -24,6 +24,7 @@ import { runPipeline } from "./lib/pipeline.ts";
 import { Registry } from "./lib/registry.ts";
 import { Redactor } from "./lib/secret.ts";
 import type { SyncResult } from "./lib/stage.ts";
+import { acquireLock } from "./lib/lock.ts";
 import { StateStore } from "./lib/state.ts";
 import { stageLoaders } from "./stages/mod.ts";
 
@@ -255,6 +256,8 @@ function planLine(result: SyncResult, json: boolean): string[] {
 function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
   const [, sub = "runs", argument] = args.positionals;
   const writes = sub === "reset-cursor";
+  // A write does not slip under a running run: it takes the pipeline's lock (or exits 75).
+  const lock = writes ? acquireLock(`${config.statePath}.lock`, config.name) : undefined;
   const store = StateStore.open(config.statePath, { readOnly: !writes });
   const print = (value: unknown, human: () => string[]) =>
     args.json ? out(JSON.stringify(value, null, 2)) : human().forEach(out);
@@ -338,6 +341,7 @@ function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
     }
   } finally {
     store.close();
+    lock?.release();
   }
 }
 

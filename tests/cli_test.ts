@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { acquireLock } from "../lib/lock.ts";
 import { cliCommand, ROOT, runCli } from "./cli.ts";
 
 const QUICKSTART = "examples/quickstart/pipeline.json";
@@ -82,6 +83,47 @@ Deno.test("cli: run CONFIG --help lists the config's parameters", async () => {
   }
 });
 
+Deno.test("cli: validate and run report every cross-field config problem with its path, touching nothing", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    await Deno.writeTextFile(join(dir, "tickets.csv"), "T1,2026-01-01\n");
+    await Deno.writeTextFile(
+      join(dir, "p.json"),
+      JSON.stringify({
+        name: "p",
+        key: "id",
+        state: { path: "./state/p.state.db" },
+        stages: [
+          // No header row, and no column names either.
+          { use: "read.csv", path: "tickets.csv", header: false },
+          // A date format on a field that is not a date.
+          { use: "transform.map", fields: { id: "id", opened: { from: "b", format: "iso" } } },
+          { use: "sync-tickets.sqlite", path: "./out/p.db" },
+        ],
+      }),
+    );
+    for (const command of ["validate", "run"]) {
+      const result = await runCli([command, "p.json"], { cwd: dir });
+      assert.equal(result.code, 1, `${command}: ${result.stderr}`);
+      assert.match(
+        result.stderr,
+        /stages\[0\]\.columns: required when "header" is false: expected the column names in file order/,
+      );
+      assert.match(
+        result.stderr,
+        /stages\[1\]\.fields\.opened\.format: expected "type": "date" with it, got no "type"/,
+      );
+      assert.doesNotMatch(result.stdout, /is valid/);
+    }
+    // run stopped before it took the lock or opened the state or the destination.
+    const created = [];
+    for await (const entry of Deno.readDir(dir)) created.push(entry.name);
+    assert.deepEqual(created.sort(), ["p.json", "tickets.csv"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("cli: systemd prints a oneshot service and a timer", async () => {
   const result = await runCli([
     "systemd",
@@ -132,6 +174,16 @@ Deno.test("cli: JSON logs are one object a line; state shows runs, cursors, veri
     const reset = await runCli(["state", QUICKSTART, "reset-cursor", "nope"], { cwd: dir });
     assert.equal(reset.code, 2);
     assert.match(reset.stderr, /No cursor "nope"/);
+    // While a run holds the pipeline's lock, a state write waits its turn: exit 75.
+    const lock = acquireLock(join(dir, "data/quickstart.state.db.lock"), "quickstart");
+    try {
+      const locked = await runCli(["state", QUICKSTART, "reset-cursor", "nope"], { cwd: dir });
+      assert.equal(locked.code, 75, locked.stderr);
+      const reading = await runCli(["state", QUICKSTART, "runs"], { cwd: dir });
+      assert.equal(reading.code, 0, "reading the state needs no lock");
+    } finally {
+      lock.release();
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -126,9 +126,31 @@ export function parseCommandLine(argv: readonly string[]): ParsedArgs {
     user: values.user as string | undefined,
     workdir: values.workdir as string | undefined,
   };
+  const allowed = MAX_POSITIONALS[parsed.command];
+  if (positionals.length > allowed) {
+    problems.push(
+      `${parsed.command}: unexpected argument ${JSON.stringify(positionals[allowed])}; it takes ${
+        allowed === 0 ? "no argument" : allowed === 1 ? "one: CONFIG" : "CONFIG, then what to show"
+      }`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError("Invalid arguments", problems);
   return parsed;
 }
+
+/** How many positional arguments each command takes (a stray one is a mistake, not ignored). */
+const MAX_POSITIONALS: Record<Command, number> = {
+  run: 1,
+  plan: 1,
+  validate: 1,
+  replay: 1,
+  state: 3,
+  systemd: 1,
+  schema: 0,
+  docs: 0,
+  version: 0,
+  help: 0,
+};
 
 function defaults(command: Command, positionals: string[]): ParsedArgs {
   return {

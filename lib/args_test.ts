@@ -54,3 +54,21 @@ Deno.test("parseCommandLine() defaults to help and understands a boolean paramet
   assert.deepEqual(parseCommandLine(["run", "c.json", "--test"]).params, { test: true });
   assert.equal(parseCommandLine(["run", "c.json", "--help"]).help, true);
 });
+
+Deno.test("parseCommandLine() refuses a stray positional argument instead of ignoring it", () => {
+  assert.throws(
+    () => parseCommandLine(["run", "p.json", "extra-arg"]),
+    (error: unknown) => {
+      assert.ok(error instanceof ConfigError);
+      assert.deepEqual(error.problems, [
+        'run: unexpected argument "extra-arg"; it takes one: CONFIG',
+      ]);
+      return true;
+    },
+  );
+  assert.throws(() => parseCommandLine(["schema", "x"]), /schema: unexpected argument "x"/);
+  assert.deepEqual(
+    parseCommandLine(["state", "p.json", "record", "K1"]).positionals,
+    ["p.json", "record", "K1"],
+  );
+});

@@ -101,6 +101,52 @@ Deno.test("parseConfig() names every problem with its JSON path, expectation and
   assert.deepEqual(named.stages[1].config, { url: "u", days: 1 });
 });
 
+Deno.test("parseConfig() reports a stage's cross-field rules (zod refinements) with their paths, with every other problem", () => {
+  // A refined schema stays a zod object: its shape still gives the unknown-key hints.
+  const refined = defineStage({
+    kind: "transform",
+    name: "window",
+    summary: "Checks hours.",
+    config: z.object({
+      low: z.number().describe("Low."),
+      high: z.number().describe("High."),
+      label: z.string().min(1).optional().describe("Label."),
+    }).strict().superRefine((config, ctx) => {
+      if (config.low > config.high) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["low"],
+          message: `expected a number <= high (${config.high})`,
+          input: config.low,
+        });
+      }
+      if (config.label === undefined) {
+        ctx.addIssue({ code: "custom", path: [], message: 'expected a "label"', input: undefined });
+      }
+    }),
+    create: () => ({ process: (items) => items }),
+  });
+  const withRefined = new Registry([...registry.stages, refined]);
+  const found = problems(
+    config([
+      good[0],
+      { use: "transform.window", low: 5, high: 2 },
+      { use: "transform.window", low: 1, high: 2, label: "" },
+      { use: "transform.window", low: 1, hihg: 2 },
+      { use: "sync-tickets.sink", url: "u", days: "x" },
+    ]),
+    { registry: withRefined },
+  );
+  assert.deepEqual(found, [
+    "stages[1].low: expected a number <= high (2), got 5",
+    'stages[1]: expected a "label"',
+    'stages[2].label: expected >= 1 characters, got ""',
+    "stages[3].high: required: expected a number",
+    'stages[3].hihg: unknown key (did you mean "high"?); expected one of low, high, label',
+    'stages[4].days: expected a number, got "x"',
+  ]);
+});
+
 Deno.test("parseConfig() rejects unknown stages, top-level keys and bad order", () => {
   assert.deepEqual(
     problems(config([{ use: "read.line", path: "x" }, good[1]], { nmae: "x" }), {

@@ -6,7 +6,6 @@
  * @module
  */
 import { basename, dirname, join } from "node:path";
-import { ConfigError } from "./errors.ts";
 import { renderTemplate, templateFields } from "./paths.ts";
 
 /** Placeholders an output path template may use. */
@@ -21,19 +20,17 @@ export interface OutputPathValues {
 }
 
 /**
- * Checks that a path template uses only {@linkcode OUTPUT_PLACEHOLDERS}.
- * @throws {ConfigError} `output: unknown placeholder "{day}": use {runId}, {date}, {pipeline}`.
+ * What is wrong with a path template: one problem per placeholder other than
+ * {@linkcode OUTPUT_PLACEHOLDERS}, e.g.
+ * `unknown placeholder "{day}": expected {runId}, {date} or {pipeline}`.
+ * Stages check their templates in their config schema with it.
  */
-export function checkOutputTemplate(field: string, template: string): void {
-  for (const name of templateFields(template)) {
-    if (!(OUTPUT_PLACEHOLDERS as readonly string[]).includes(name)) {
-      throw new ConfigError(
-        `${field}: unknown placeholder "{${name}}": use ${
-          OUTPUT_PLACEHOLDERS.map((p) => `{${p}}`).join(", ")
-        }`,
-      );
-    }
-  }
+export function outputTemplateProblems(template: string): string[] {
+  const known = OUTPUT_PLACEHOLDERS.map((name) => `{${name}}`);
+  const expected = `${known.slice(0, -1).join(", ")} or ${known.at(-1)}`;
+  return templateFields(template)
+    .filter((name) => !(OUTPUT_PLACEHOLDERS as readonly string[]).includes(name))
+    .map((name) => `unknown placeholder "{${name}}": expected ${expected}`);
 }
 
 /** Fills `{runId}`, `{date}` and `{pipeline}` in an output path template. */

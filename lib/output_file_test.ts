@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ConfigError } from "./errors.ts";
 import {
-  checkOutputTemplate,
+  outputTemplateProblems,
   renderOutputPath,
   writeFileAtomic,
   writeTextAtomic,
@@ -55,7 +54,7 @@ Deno.test("writeFileAtomic() streams chunks and leaves the target alone on failu
   }
 });
 
-Deno.test("renderOutputPath() fills runId, pipeline and the UTC date", () => {
+Deno.test("renderOutputPath() fills runId, pipeline and the UTC date; outputTemplateProblems() names unknown ones", () => {
   assert.equal(
     renderOutputPath("reports/{pipeline}/{date}/{runId}.json", {
       runId: "r1",
@@ -64,11 +63,10 @@ Deno.test("renderOutputPath() fills runId, pipeline and the UTC date", () => {
     }),
     "reports/inc/2026-06-16/r1.json",
   );
-  checkOutputTemplate("path", "plain.json");
-  assert.throws(
-    () => checkOutputTemplate("path", "{runid}.json"),
-    (error) =>
-      error instanceof ConfigError &&
-      error.message === 'path: unknown placeholder "{runid}": use {runId}, {date}, {pipeline}',
-  );
+  assert.deepEqual(outputTemplateProblems("plain.json"), []);
+  assert.deepEqual(outputTemplateProblems("{pipeline}/{date}/{runId}.json"), []);
+  assert.deepEqual(outputTemplateProblems("{runid}-{day}.json"), [
+    'unknown placeholder "{runid}": expected {runId}, {date} or {pipeline}',
+    'unknown placeholder "{day}": expected {runId}, {date} or {pipeline}',
+  ]);
 });

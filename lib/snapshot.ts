@@ -93,8 +93,29 @@ export const snapshotConfigShape = {
   ...csvOptionsSchema.shape,
 };
 
+/**
+ * The cross-field rule of {@linkcode snapshotConfigShape} (zod refinement):
+ * without a header row the CSV needs `columns`. Both snapshot readers apply
+ * it to their schemas, so config validation reports it with its path.
+ */
+export function checkSnapshotConfig(
+  config: { header: boolean; columns?: string[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (!config.header && config.columns === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["columns"],
+      message: 'required when "header" is false: expected the column names in file order',
+      input: undefined,
+    });
+  }
+}
+
 /** The shared fragment as a schema of its own (for tests and docs). */
-export const snapshotConfigSchema = z.object(snapshotConfigShape).strict();
+export const snapshotConfigSchema = z.object(snapshotConfigShape).strict().superRefine(
+  checkSnapshotConfig,
+);
 
 /** Parsed shared snapshot config. */
 export type SnapshotConfig = z.output<typeof snapshotConfigSchema>;

@@ -81,6 +81,10 @@ Deno.test("snapshotConfigSchema has the documented defaults and rejects unknown 
   assert.equal(snapshotConfigSchema.safeParse({ zone: "Mars/Base" }).success, false);
   assert.equal(snapshotConfigSchema.safeParse({ select: "oldest" }).success, false);
   assert.equal(snapshotConfigSchema.safeParse({ bucket: "x" }).success, false);
+  const headerless = snapshotConfigSchema.safeParse({ header: false });
+  assert.deepEqual(headerless.error?.issues.map((issue) => [issue.path, issue.message]), [
+    [["columns"], 'required when "header" is false: expected the column names in file order'],
+  ]);
 });
 
 Deno.test("folderPrefix() adds the trailing slash a key prefix needs", () => {

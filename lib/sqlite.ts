@@ -187,6 +187,47 @@ export function sqlType(type: ColumnType): string {
 }
 
 /**
+ * The table rules of a SQLite sink's config, as a zod refinement (so config
+ * validation reports each problem with its path): the table, every column and
+ * the raw column are plain identifiers; no column takes a name the sink
+ * manages (`managed`, compared case-insensitively as SQLite does); the raw
+ * column takes a name no other column has.
+ */
+export function checkTableConfig(
+  config: { table: string; columns: Record<string, unknown>; raw: string | null },
+  managed: readonly string[],
+  ctx: z.RefinementCtx,
+): void {
+  const issue = (path: PropertyKey[], message: string, input?: unknown) =>
+    ctx.addIssue({ code: "custom", path, message, input });
+  const plain = "expected letters, digits and underscores, not starting with a digit";
+  const taken = (name: string, names: readonly string[]) =>
+    names.some((other) => other.toLowerCase() === name.toLowerCase());
+  if (!IDENTIFIER.test(config.table)) {
+    issue(["table"], `invalid table name: ${plain}`, config.table);
+  }
+  for (const name of Object.keys(config.columns)) {
+    if (!IDENTIFIER.test(name)) {
+      issue(["columns", name], `invalid column name: ${plain}`);
+    } else if (taken(name, managed)) {
+      issue(
+        ["columns", name],
+        `the column is managed by the sink: expected a name other than ${
+          managed.map((other) => `"${other}"`).join(", ")
+        }`,
+      );
+    }
+  }
+  const raw = config.raw;
+  if (raw === null) return;
+  if (!IDENTIFIER.test(raw)) {
+    issue(["raw"], `invalid column name: ${plain}`, raw);
+  } else if (taken(raw, [...managed, ...Object.keys(config.columns)])) {
+    issue(["raw"], "expected a name no other column of the table has", raw);
+  }
+}
+
+/**
  * Resolves a column map from config, checking names are plain identifiers and
  * none collides with a column the sink manages itself.
  * @throws {ConfigError} naming the offending column.

@@ -5,21 +5,27 @@
  * @module
  */
 import { configure, getLogger, type LogRecord, reset } from "@logtape/logtape";
+import { z } from "zod";
+import { parseConfig } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
 import { HttpPool } from "../lib/http.ts";
+import { Registry } from "../lib/registry.ts";
 import { renderMessage } from "../lib/log.ts";
 import { contentHash } from "../lib/hash.ts";
-import type {
-  Clock,
-  Item,
-  ReadRuntime,
-  RecordState,
-  RunOptions,
-  RuntimeOf,
-  StageContext,
-  StageDefinition,
-  StageKind,
-  StageState,
-  SyncResult,
+import {
+  type Clock,
+  defineStage,
+  type Item,
+  type ReadRuntime,
+  type RecordState,
+  type RunOptions,
+  type RuntimeOf,
+  type StageContext,
+  type StageDefinition,
+  type StageKind,
+  stageRef,
+  type StageState,
+  type SyncResult,
 } from "../lib/stage.ts";
 
 /** A dropped or dead-lettered item as the harness saw it. */
@@ -109,6 +115,59 @@ export async function createStage<K extends StageKind>(
 ): Promise<RuntimeOf[K]> {
   const config = definition.config.parse(rawConfig);
   return await definition.create(config, ctx);
+}
+
+/** Stand-ins that complete a pipeline around the stage under test in {@linkcode configProblems}. */
+const standIns = {
+  read: defineStage({
+    kind: "read",
+    name: "stand-in",
+    summary: "Reads nothing.",
+    config: z.object({}).strict(),
+    create: () => ({ read: async function* () {} }),
+  }),
+  sink: defineStage({
+    kind: "sync-tickets",
+    name: "stand-in",
+    summary: "Writes nothing.",
+    config: z.object({}).strict(),
+    create: () => ({ sync: (results) => results }),
+  }),
+};
+
+/**
+ * The problems config validation (`validate`, and `run` before it touches
+ * anything) reports for `rawConfig` as an entry of a minimal pipeline: the
+ * stage at `stages[0]` if it is a reader, `stages[1]` if it is a filter,
+ * transform or sync-tickets stage, `stages[2]` otherwise. Empty when valid.
+ */
+export function configProblems(
+  // deno-lint-ignore no-explicit-any
+  definition: StageDefinition<StageKind, any>,
+  rawConfig: Record<string, unknown>,
+): string[] {
+  const entry = { use: stageRef(definition), ...rawConfig };
+  const read = { use: stageRef(standIns.read) };
+  const sink = { use: stageRef(standIns.sink) };
+  const stages = definition.kind === "read"
+    ? [entry, sink]
+    : definition.kind === "sync-tickets"
+    ? [read, entry]
+    : definition.kind === "filter" || definition.kind === "transform"
+    ? [read, entry, sink]
+    : [read, sink, entry];
+  const registry = new Registry([
+    definition,
+    ...(definition.kind === "read" ? [] : [standIns.read]),
+    ...(definition.kind === "sync-tickets" ? [] : [standIns.sink]),
+  ]);
+  try {
+    parseConfig(JSON.stringify({ name: "t", key: "id", stages }), "p.json", { registry, env: {} });
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
 }
 
 /** Collects an async iterable into an array. */

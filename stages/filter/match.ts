@@ -6,7 +6,6 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError } from "../../lib/errors.ts";
 import { compilePredicate, type PredicateFn, predicateSchema } from "../../lib/predicate.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 
@@ -18,7 +17,18 @@ const ruleSchema = z.object({
     "Keep only records matching this predicate; drop the rest",
   ),
   drop: predicateSchema.optional().describe("Drop records matching this predicate"),
-}).strict();
+}).strict().superRefine(function checkRule(rule, ctx) {
+  if ((rule.keep === undefined) === (rule.drop === undefined)) {
+    ctx.addIssue({
+      code: "custom",
+      path: [],
+      message: `expected exactly one of "keep" or "drop", got ${
+        rule.keep === undefined ? "neither" : "both"
+      }`,
+      input: undefined,
+    });
+  }
+});
 
 interface CompiledRule {
   name: string;
@@ -45,30 +55,25 @@ export const stage = defineStage({
     rules: z.array(ruleSchema).min(1).describe(
       "Rules in order; each has a name and exactly one of keep or drop. The first rule that drops a record names its reason",
     ),
-  }).strict(),
-  create(config, ctx) {
-    const problems: string[] = [];
+  }).strict().superRefine(function checkNames(config, ctx) {
     const seen = new Map<string, number>();
-    config.rules.forEach(function checkRule(rule, index) {
-      const at = `rules[${index}]`;
-      if ((rule.keep === undefined) === (rule.drop === undefined)) {
-        problems.push(
-          `${at}: expected exactly one of "keep" or "drop", got ${
-            rule.keep === undefined ? "neither" : "both"
-          }`,
-        );
-      }
+    config.rules.forEach(function checkName(rule, index) {
       const earlier = seen.get(rule.name);
-      if (earlier !== undefined) {
-        problems.push(
-          `${at}.name: ${JSON.stringify(rule.name)} is already the name of rules[${earlier}]`,
-        );
-      } else {
+      if (earlier === undefined) {
         seen.set(rule.name, index);
+        return;
       }
+      ctx.addIssue({
+        code: "custom",
+        path: ["rules", index, "name"],
+        message: `expected a name of its own: ${
+          JSON.stringify(rule.name)
+        } is already the name of rules[${earlier}]`,
+        input: undefined,
+      });
     });
-    if (problems.length > 0) throw new ConfigError(`${ctx.stageId}: invalid config`, problems);
-
+  }),
+  create(config, ctx) {
     const rules = config.rules.map((rule) =>
       compileRule(
         rule.name,

@@ -5,7 +5,6 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError } from "../../lib/errors.ts";
 import { csvItems, csvOptionsSchema } from "../../lib/csv.ts";
 import { fileReader } from "../../lib/source.ts";
 import { defineStage } from "../../lib/stage.ts";
@@ -20,14 +19,18 @@ export const stage = defineStage({
       'File to read, e.g. "fixtures/tickets.csv"; relative paths resolve against the working directory',
     ),
     ...csvOptionsSchema.shape,
-  }).strict(),
+  }).strict().superRefine(function checkColumns(config, ctx) {
+    if (!config.header && config.columns === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["columns"],
+        message: 'required when "header" is false: expected the column names in file order',
+        input: undefined,
+      });
+    }
+  }),
   create(config, ctx) {
     const { path, ...csv } = config;
-    if (!csv.header && csv.columns === undefined) {
-      throw new ConfigError(`${ctx.stageId}: invalid config`, [
-        `columns: required when "header" is false`,
-      ]);
-    }
     return fileReader(path, ctx, function parseCsv(stream, source, onInvalid) {
       return csvItems(stream, { ...csv, source, onInvalid, signal: ctx.signal });
     });

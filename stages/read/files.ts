@@ -8,7 +8,12 @@ import { createHash } from "node:crypto";
 import { join, resolve } from "node:path";
 import { z } from "zod";
 import { MissingError } from "../../lib/errors.ts";
-import { folderPrefix, snapshotConfigShape, snapshotReader } from "../../lib/snapshot.ts";
+import {
+  checkSnapshotConfig,
+  folderPrefix,
+  snapshotConfigShape,
+  snapshotReader,
+} from "../../lib/snapshot.ts";
 import type { SnapshotFile, SnapshotStore } from "../../lib/snapshot.ts";
 import { defineStage } from "../../lib/stage.ts";
 
@@ -103,7 +108,7 @@ export const stage = defineStage({
     dir: z.string().min(1)
       .describe("Directory that holds the prefix folder (relative to the working directory)."),
     ...snapshotConfigShape,
-  }).strict(),
+  }).strict().superRefine(checkSnapshotConfig),
   create(config, ctx) {
     const store = fileSnapshotStore({
       dir: config.dir,

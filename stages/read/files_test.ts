@@ -4,7 +4,14 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MissingError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
-import { collect, createStage, MemoryState, testContext, withLogs } from "../../tests/harness.ts";
+import {
+  collect,
+  configProblems,
+  createStage,
+  MemoryState,
+  testContext,
+  withLogs,
+} from "../../tests/harness.ts";
 import { stage } from "./files.ts";
 
 const FIXTURES = new URL("../../fixtures/inc/", import.meta.url);
@@ -272,6 +279,14 @@ Deno.test("readFiles() reports a missing directory as MissingError", async () =>
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("read.files config: columns are required without a header, at validation", () => {
+  assert.deepEqual(configProblems(stage, { dir: "d", header: false, zone: "Mars/Base" }), [
+    'stages[0].zone: expected an IANA time zone like "America/Chicago", got "Mars/Base"',
+    'stages[0].columns: required when "header" is false: expected the column names in file order',
+  ]);
+  assert.deepEqual(configProblems(stage, { dir: "d", header: false, columns: ["a", "b"] }), []);
 });
 
 Deno.test("read.files reads the committed fixtures with an empty prefix", async () => {

@@ -29,7 +29,7 @@
 import { z } from "zod";
 import { describeValue } from "../../lib/config.ts";
 import { zoneSchema } from "../../lib/datetime.ts";
-import { ConfigError, RecordError, RemoteError } from "../../lib/errors.ts";
+import { RecordError, RemoteError } from "../../lib/errors.ts";
 import {
   buildUrl,
   clientOptions,
@@ -132,7 +132,7 @@ const configSchema = z.object({
   window: windowSchema.optional().describe(
     'A date range for {$from}/{$to} (epoch ms) and {$fromIso}/{$toIso}: { "days": 90, "start": "yyyy-MM-dd", "end": "yyyy-MM-dd", "zone": "UTC" }; start (00:00) wins over days; end is included (to 24:00), default the run\'s start; "" means not given.',
   ),
-}).strict();
+}).strict().superRefine((config, ctx) => checkConfig(config, ctx));
 
 /** The parsed config of `read.http`. */
 export type HttpReaderConfig = z.output<typeof configSchema>;
@@ -160,14 +160,18 @@ export function fillTemplate(template: unknown, scope: Scope): unknown {
   });
 }
 
-/** Every `{$name}` used in a template. */
-function placeholders(template: unknown, out: Set<string> = new Set()): Set<string> {
+/** Every `{$name}` used in a template, with the path of the string holding it. */
+function placeholders(
+  template: unknown,
+  at: PropertyKey[],
+  out: { name: string; at: PropertyKey[] }[] = [],
+): { name: string; at: PropertyKey[] }[] {
   if (typeof template === "string") {
-    for (const match of template.matchAll(PLACEHOLDER)) out.add(match[1]);
+    for (const match of template.matchAll(PLACEHOLDER)) out.push({ name: match[1], at });
   } else if (Array.isArray(template)) {
-    for (const value of template) placeholders(value, out);
+    template.forEach((value, index) => placeholders(value, [...at, index], out));
   } else if (template !== null && typeof template === "object") {
-    for (const value of Object.values(template)) placeholders(value, out);
+    for (const [key, value] of Object.entries(template)) placeholders(value, [...at, key], out);
   }
   return out;
 }
@@ -189,47 +193,72 @@ export function windowRange(
   let from: number;
   if (window.start) from = startOfDay(Temporal.PlainDate.from(window.start));
   else if (window.days !== undefined) from = to - window.days * DAY_MS;
-  else throw new Error("window needs start or days"); // checked in create
+  else throw new Error("window needs start or days"); // checked by the config schema
   return { from, to };
 }
 
-function checkConfig(config: HttpReaderConfig): string[] {
-  const problems: string[] = [];
-  const used = placeholders([config.path, config.query, config.jsonQuery]);
+const ABSOLUTE_URL = /^[a-z][a-z0-9+.-]*:\/\//i;
+const DATE = /^\d{4}-\d{2}-\d{2}$/;
+
+/**
+ * The cross-field rules of the config (a zod refinement, so config validation
+ * reports them with their paths): known placeholders, a window for the
+ * window's placeholders, a usable window, an absolute path without baseUrl.
+ */
+function checkConfig(config: HttpReaderConfig, ctx: z.RefinementCtx): void {
+  const issue = (path: PropertyKey[], message: string, input?: unknown) =>
+    ctx.addIssue({ code: "custom", path, message, input });
+  if (config.baseUrl === undefined && !ABSOLUTE_URL.test(config.path)) {
+    issue(
+      ["path"],
+      'expected an absolute URL like "https://api.example.com/v2/items" when "baseUrl" is not set',
+      config.path,
+    );
+  }
+  const used = placeholders(config.path, ["path"]);
+  placeholders(config.query, ["query"], used);
+  placeholders(config.jsonQuery, ["jsonQuery"], used);
   const style = config.pagination.style;
   const known = [...RUN_NAMES, ...WINDOW_NAMES, ...(style === "none" ? [] : PAGE_NAMES)];
-  for (const name of used) {
+  for (const { name, at } of used) {
     if (!known.includes(name)) {
-      problems.push(
-        `{$${name}}: unknown placeholder; expected one of ${
-          known.map((n) => `{$${n}}`).join(", ")
-        }`,
+      issue(
+        at,
+        `unknown placeholder {$${name}}${
+          style === "none" && PAGE_NAMES.includes(name) ? ` (pagination "none" has no pages)` : ""
+        }; expected one of ${known.map((n) => `{$${n}}`).join(", ")}`,
       );
     } else if (WINDOW_NAMES.includes(name) && config.window === undefined) {
-      problems.push(`{$${name}}: needs "window" (a date range) in this stage's config`);
+      issue(at, `{$${name}} needs a date range: expected "window" in this stage's config`);
     }
   }
   const window = config.window;
-  if (window) {
-    if (!window.start && window.days === undefined) {
-      problems.push(`window: expected "start" or "days"`);
-    }
-    for (const field of ["start", "end"] as const) {
-      const value = window[field];
-      if (!value) continue;
-      try {
-        Temporal.PlainDate.from(value, { overflow: "reject" });
-      } catch {
-        problems.push(`window.${field}: expected a date like 2026-01-31, got "${value}"`);
-      }
-    }
-    if (problems.length === 0 && window.start && window.end && window.start > window.end) {
-      problems.push(
-        `window: start "${window.start}" is after end "${window.end}"`,
-      );
+  if (!window) return;
+  if (!window.start && window.days === undefined) {
+    issue(["window"], `expected "start" or "days"`);
+  }
+  let real = true;
+  for (const field of ["start", "end"] as const) {
+    const value = window[field];
+    // A value that is not even yyyy-MM-dd has its problem reported already.
+    if (!value || !DATE.test(value)) continue;
+    try {
+      Temporal.PlainDate.from(value, { overflow: "reject" });
+    } catch {
+      real = false;
+      issue(["window", field], "expected a real date like 2026-01-31", value);
     }
   }
-  return problems;
+  if (
+    real && window.start && window.end && DATE.test(window.start) && DATE.test(window.end) &&
+    window.start > window.end
+  ) {
+    issue(
+      ["window", "end"],
+      `expected a day on or after start "${window.start}"`,
+      window.end,
+    );
+  }
 }
 
 /** The stage definition. */
@@ -240,8 +269,6 @@ export const stage = defineStage({
     "Read records from a paginated JSON API (offset, page or cursor pages; has-more flag or short page ends it).",
   config: configSchema,
   create(config, ctx) {
-    const problems = checkConfig(config);
-    if (problems.length) throw new ConfigError(`${ctx.stageId}: invalid config`, problems);
     const client = ctx.http.client(clientOptions(config));
     const now = ctx.clock.now();
     const runScope: Scope = { now: now.epochMilliseconds, nowIso: now.toString() };

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ConfigError, RemoteError } from "../../lib/errors.ts";
+import { RemoteError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
-import { createStage, FixedClock, testContext } from "../../tests/harness.ts";
+import { configProblems, createStage, FixedClock, testContext } from "../../tests/harness.ts";
 import { jsonResponse, type StubRequest, StubServer } from "../../tests/stub_server.ts";
 import { fillTemplate, stage, windowRange } from "./http.ts";
 
@@ -289,24 +289,41 @@ Deno.test("fillTemplate() keeps the type of a lone placeholder and leaves unset 
   assert.equal(fillTemplate("{literal} {$size}", scope), "{literal} 100");
 });
 
-Deno.test("readHttp() refuses unknown placeholders, a window without start or days, and start after end", async () => {
-  const { ctx } = testContext();
-  const attempts: [Record<string, unknown>, RegExp][] = [
-    [{ query: { x: "{$nope}" } }, /\{\$nope\}: unknown placeholder/],
-    [{ query: { x: "{$from}" } }, /\{\$from\}: needs "window"/],
-    [{ query: { x: "{$start}" } }, /\{\$start\}: unknown placeholder/],
-    [{ window: { end: "2024-01-01" } }, /window: expected "start" or "days"/],
+Deno.test("readHttp() config: unknown placeholders, a window without start or days, start after end, a relative path without baseUrl", () => {
+  const base = { baseUrl: "http://127.0.0.1:9", path: "/x" };
+  const known = "{$now}, {$nowIso}, {$from}, {$to}, {$fromIso}, {$toIso}";
+  assert.deepEqual(
+    configProblems(stage, {
+      ...base,
+      query: { x: "{$nope}", since: "{$from}" },
+      jsonQuery: { input_data: { list_info: { start_index: "{$start}" } } },
+    }),
     [
-      { window: { start: "2024-02-01", end: "2024-01-01" } },
-      /window: start "2024-02-01" is after end "2024-01-01"/,
+      `stages[0].query.x: unknown placeholder {$nope}; expected one of ${known}`,
+      'stages[0].query.since: {$from} needs a date range: expected "window" in this stage\'s config',
+      `stages[0].jsonQuery.input_data.list_info.start_index: unknown placeholder {$start} (pagination "none" has no pages); expected one of ${known}`,
     ],
-    [{ window: { start: "2024-02-30" } }, /window\.start: expected a date like 2026-01-31/],
-  ];
-  for (const [extra, message] of attempts) {
-    await assert.rejects(
-      () => createStage(stage, { baseUrl: "http://127.0.0.1:9", path: "/x", ...extra }, ctx),
-      (error: unknown) => error instanceof ConfigError && message.test(error.message),
-      String(message),
-    );
-  }
+  );
+  assert.deepEqual(configProblems(stage, { ...base, window: { end: "2024-01-01" } }), [
+    'stages[0].window: expected "start" or "days"',
+  ]);
+  assert.deepEqual(
+    configProblems(stage, { ...base, window: { start: "2024-02-01", end: "2024-01-01" } }),
+    ['stages[0].window.end: expected a day on or after start "2024-02-01", got "2024-01-01"'],
+  );
+  assert.deepEqual(configProblems(stage, { ...base, window: { start: "2024-02-30" } }), [
+    'stages[0].window.start: expected a real date like 2026-01-31, got "2024-02-30"',
+  ]);
+  assert.deepEqual(configProblems(stage, { path: "/api/v3/requests" }), [
+    'stages[0].path: expected an absolute URL like "https://api.example.com/v2/items" when "baseUrl" is not set, got "/api/v3/requests"',
+  ]);
+  assert.deepEqual(
+    configProblems(stage, {
+      path: "https://api.example.com/items",
+      query: { since: "{$fromIso}", skip: "{$start}" },
+      pagination: { style: "offset" },
+      window: { days: 7 },
+    }),
+    [],
+  );
 });

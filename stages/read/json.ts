@@ -7,7 +7,6 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError } from "../../lib/errors.ts";
 import { jsonItems } from "../../lib/json_stream.ts";
 import { fileReader } from "../../lib/source.ts";
 import { defineStage } from "../../lib/stage.ts";
@@ -30,13 +29,17 @@ export const stage = defineStage({
       'Dotted path to the array inside the document, e.g. "tickets" or "data.tickets"; the ' +
         "top-level array when absent",
     ),
-  }).strict(),
-  create(config, ctx) {
+  }).strict().superRefine(function checkAt(config, ctx) {
     if (config.format === "lines" && config.at !== undefined) {
-      throw new ConfigError(`${ctx.stageId}: invalid config`, [
-        `at: only applies to a JSON array, but "format" is "lines"`,
-      ]);
+      ctx.addIssue({
+        code: "custom",
+        path: ["at"],
+        message: 'only applies to a JSON array: expected no "at" when "format" is "lines"',
+        input: undefined,
+      });
     }
+  }),
+  create(config, ctx) {
     return fileReader(config.path, ctx, function parseJson(stream, source, onInvalid) {
       return jsonItems(stream, {
         source,

@@ -79,21 +79,29 @@ export const stage = defineStage({
     numeric: z.enum(["number", "string"]).default("number").describe(
       'numeric columns as JSON numbers ("number": more than 15 significant digits are rounded) or as their exact text ("string").',
     ),
-  }).strict(),
-  create(config, ctx) {
-    const problems: string[] = [];
+  }).strict().superRefine(function checkSource(config, ctx) {
+    const issue = (path: PropertyKey[], message: string) =>
+      ctx.addIssue({ code: "custom", path, message, input: undefined });
     if (config.table === undefined && config.query === undefined) {
-      problems.push(`table: give "table" or "query"`);
+      issue([], `expected "table" or "query", got neither`);
     }
     if (config.table !== undefined && config.query !== undefined) {
-      problems.push(`query: give "table" or "query", not both`);
+      issue(["query"], `expected "table" or "query", not both`);
     }
     if (config.table !== undefined && config.params.length > 0) {
-      problems.push(`params: only apply to "query"`);
+      issue(["params"], `only apply to "query": expected no "params" with "table"`);
     }
-    if (problems.length > 0) throw new ConfigError(`${ctx.stageId}: invalid config`, problems);
-    // Checked now so a bad name is a config error; unqualified names keep the search_path.
-    if (config.table !== undefined) parseTableName(config.table);
+    // An empty name has its problem reported already.
+    if (config.table) {
+      try {
+        parseTableName(config.table);
+      } catch (error) {
+        issue(["table"], (error as Error).message.replace(/^Invalid/, "invalid"));
+      }
+    }
+  }),
+  create(config, ctx) {
+    // Unqualified names keep the search_path.
     const table = config.table === undefined
       ? undefined
       : config.table.split(".").map(quoteIdent).join(".");

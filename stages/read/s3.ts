@@ -10,7 +10,12 @@
 import { z } from "zod";
 import { errorMessage, MissingError, RemoteError } from "../../lib/errors.ts";
 import { secret } from "../../lib/secret.ts";
-import { folderPrefix, snapshotConfigShape, snapshotReader } from "../../lib/snapshot.ts";
+import {
+  checkSnapshotConfig,
+  folderPrefix,
+  snapshotConfigShape,
+  snapshotReader,
+} from "../../lib/snapshot.ts";
 import type { SnapshotFile, SnapshotStore } from "../../lib/snapshot.ts";
 import { defineStage } from "../../lib/stage.ts";
 
@@ -203,7 +208,7 @@ export const stage = defineStage({
     pageSize: z.number().int().min(1).max(1000).default(1000)
       .describe("Keys per ListObjectsV2 request (pages are followed to the end)."),
     ...snapshotConfigShape,
-  }).strict(),
+  }).strict().superRefine(checkSnapshotConfig),
   create(config, ctx) {
     const store = s3SnapshotStore({
       endpoint: config.endpoint,

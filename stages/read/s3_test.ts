@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { MissingError, RemoteError } from "../../lib/errors.ts";
 import type { ReadRuntime } from "../../lib/stage.ts";
-import { collect, createStage, MemoryState, testContext, withLogs } from "../../tests/harness.ts";
+import {
+  collect,
+  configProblems,
+  createStage,
+  MemoryState,
+  testContext,
+  withLogs,
+} from "../../tests/harness.ts";
 import { startS3, type TestS3 } from "../../tests/s3_server.ts";
 import { stage } from "./s3.ts";
 
@@ -191,4 +198,8 @@ Deno.test("read.s3 config requires credentials and rejects unknown keys", () => 
   assert.equal(stage.config.safeParse({ bucket: "b" }).success, false);
   assert.equal(stage.config.safeParse({ ...base, dir: "x" }).success, false);
   assert.equal(stage.config.safeParse({ ...base, endpoint: "not a url" }).success, false);
+  assert.deepEqual(configProblems(stage, { ...base, header: false }), [
+    'stages[0].columns: required when "header" is false: expected the column names in file order',
+  ]);
+  assert.deepEqual(configProblems(stage, { ...base, header: false, columns: ["a"] }), []);
 });

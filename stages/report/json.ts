@@ -7,7 +7,11 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { isSynced } from "../../lib/outcome.ts";
-import { checkOutputTemplate, renderOutputPath, writeTextAtomic } from "../../lib/output_file.ts";
+import {
+  outputTemplateProblems,
+  renderOutputPath,
+  writeTextAtomic,
+} from "../../lib/output_file.ts";
 import { defineStage, type Outcome, OUTCOMES } from "../../lib/stage.ts";
 
 /** Records listed under `failures` at most (the dead-letter store has them all). */
@@ -24,9 +28,12 @@ export const stage = defineStage({
       "File to write; may contain {runId}, {date} (UTC, YYYY-MM-DD) and {pipeline}. Relative to the working directory. Not written in plan mode.",
     ),
     pretty: z.boolean().default(true).describe("Indent the JSON for people (false: one line)."),
-  }).strict(),
+  }).strict().superRefine(function checkPath(config, ctx) {
+    for (const message of outputTemplateProblems(config.path)) {
+      ctx.addIssue({ code: "custom", path: ["path"], message, input: undefined });
+    }
+  }),
   create(config, ctx) {
-    checkOutputTemplate("path", config.path);
     const observed: Record<Outcome, number> = {
       created: 0,
       updated: 0,

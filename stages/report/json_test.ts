@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import type { RunReport, SyncResult } from "../../lib/stage.ts";
-import { createStage, item, result, testContext } from "../../tests/harness.ts";
+import { configProblems, createStage, item, result, testContext } from "../../tests/harness.ts";
 import { stage } from "./json.ts";
 
 const RUN: RunReport = {
@@ -92,4 +92,12 @@ Deno.test("reportJson() writes nothing in plan mode", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("reportJson() config: unknown placeholders in path are reported at validation", () => {
+  assert.deepEqual(configProblems(stage, { path: "reports/{tenant}/{runid}.json" }), [
+    'stages[2].path: unknown placeholder "{tenant}": expected {runId}, {date} or {pipeline}',
+    'stages[2].path: unknown placeholder "{runid}": expected {runId}, {date} or {pipeline}',
+  ]);
+  assert.deepEqual(configProblems(stage, {}), []);
 });

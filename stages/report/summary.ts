@@ -7,7 +7,11 @@
 import { extname, resolve } from "node:path";
 import { z } from "zod";
 import { isSynced } from "../../lib/outcome.ts";
-import { checkOutputTemplate, renderOutputPath, writeTextAtomic } from "../../lib/output_file.ts";
+import {
+  outputTemplateProblems,
+  renderOutputPath,
+  writeTextAtomic,
+} from "../../lib/output_file.ts";
 import { formatSummary } from "../../lib/report.ts";
 import { defineStage, type RunReport } from "../../lib/stage.ts";
 import { ValueCounts } from "../../lib/value_counts.ts";
@@ -30,9 +34,13 @@ export const stage = defineStage({
     maxDistinct: z.number().int().positive().default(10_000).describe(
       'Distinct values kept per countBy field; further new values are counted as "(other)".',
     ),
-  }).strict(),
+  }).strict().superRefine(function checkOutput(config, ctx) {
+    if (config.output === "log") return;
+    for (const message of outputTemplateProblems(config.output)) {
+      ctx.addIssue({ code: "custom", path: ["output"], message, input: undefined });
+    }
+  }),
   create(config, ctx) {
-    if (config.output !== "log") checkOutputTemplate("output", config.output);
     const counts = new ValueCounts(config.countBy, config.maxDistinct);
     return {
       observe(result) {

@@ -13,7 +13,7 @@
  * @module
  */
 import { z } from "zod";
-import { ConfigError, errorMessage, RecordError } from "../../lib/errors.ts";
+import { errorMessage, RecordError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { mergeOutcome, needsChildSync } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
@@ -88,16 +88,22 @@ export const stage = defineStage({
     listNewParents: z.boolean().default(false).describe(
       "Also list the children of a parent this run just created (for backends that create children from the parent's body); by default a new parent has none and the list request is saved.",
     ),
-  }).strict(),
+  }).strict().superRefine(function checkRemoteKey(config, ctx) {
+    if (config.remoteKey !== undefined && config.remoteKey.length !== config.key.length) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["remoteKey"],
+        message: `expected ${config.key.length} field${
+          config.key.length === 1 ? "" : "s"
+        } (one per "key" field), got ${config.remoteKey.length}`,
+        input: undefined,
+      });
+    }
+  }),
   create(config, ctx) {
     const client = ctx.http.client(clientOptions(config));
     const plan = ctx.options.mode === "plan";
     const remoteKey = config.remoteKey ?? config.key;
-    if (remoteKey.length !== config.key.length) {
-      throw new ConfigError(
-        `remoteKey: expected ${config.key.length} fields (one per key field), got ${remoteKey.length}`,
-      );
-    }
     const halt = new Halt();
     const stats: ChildStats = {
       parents: 0,

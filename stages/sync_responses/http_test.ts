@@ -1,7 +1,15 @@
 import assert from "node:assert/strict";
 import { RemoteError } from "../../lib/errors.ts";
 import type { Outcome, SyncResult } from "../../lib/stage.ts";
-import { collect, createStage, fromArray, item, result, testContext } from "../../tests/harness.ts";
+import {
+  collect,
+  configProblems,
+  createStage,
+  fromArray,
+  item,
+  result,
+  testContext,
+} from "../../tests/harness.ts";
 import { type Backend, mountBackend } from "../../tests/backend_api.ts";
 import { StubServer } from "../../tests/stub_server.ts";
 import type { ChildSyncRuntime } from "../../lib/stage.ts";
@@ -236,4 +244,19 @@ Deno.test("syncResponsesHttp() stops the run on 401", async () => {
     RemoteError,
   );
   assert.equal(backend.state()[0].responses.length, 0);
+});
+
+Deno.test("syncResponsesHttp() config: remoteKey needs one field per key field, reported at validation", () => {
+  const base = { baseUrl: "http://127.0.0.1:9", ...CONFIG };
+  assert.deepEqual(configProblems(stage, { ...base, remoteKey: ["memberCode"] }), [
+    'stages[2].remoteKey: expected 2 fields (one per "key" field), got 1',
+  ]);
+  assert.deepEqual(
+    configProblems(stage, { ...base, key: ["member_code"], remoteKey: ["a", "b", "c"] }),
+    ['stages[2].remoteKey: expected 1 field (one per "key" field), got 3'],
+  );
+  assert.deepEqual(
+    configProblems(stage, { ...base, remoteKey: ["memberCode", "respondedAt"] }),
+    [],
+  );
 });

@@ -11,12 +11,12 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { batches } from "../../lib/batch.ts";
-import { ConfigError, errorMessage, RemoteError } from "../../lib/errors.ts";
+import { errorMessage, RemoteError } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { mergeOutcome, needsChildSync } from "../../lib/outcome.ts";
 import { getPath } from "../../lib/paths.ts";
 import {
-  type Column,
+  checkTableConfig,
   columnChanges,
   columnsSchema,
   type DatabaseSync,
@@ -86,7 +86,7 @@ export const stage = defineStage({
     batchSize: z.number().int().positive().default(100).describe(
       "Parent records per transaction; results are passed on after each commit.",
     ),
-  }).strict(),
+  }).strict().superRefine((config, ctx) => checkTableConfig(config, MANAGED, ctx)),
   create(config, ctx) {
     const path = resolve(ctx.cwd, config.path);
     const plan = ctx.options.mode === "plan";
@@ -95,7 +95,6 @@ export const stage = defineStage({
       config.columns,
       config.raw === null ? [...MANAGED] : [...MANAGED, config.raw],
     );
-    if (config.raw !== null) checkRaw(config.raw, columns);
     const stats: ChildStats = {
       parents: 0,
       children: 0,
@@ -342,15 +341,6 @@ export const stage = defineStage({
     return runtime;
   },
 });
-
-/** The raw column must be a plain name distinct from every other column. */
-function checkRaw(raw: string, columns: readonly Column[]): void {
-  quoteIdent(raw);
-  const taken = [...MANAGED, ...columns.map((column) => column.name)];
-  if (taken.some((name) => name.toLowerCase() === raw.toLowerCase())) {
-    throw new ConfigError(`raw: "${raw}" is already a column of the table: choose another name`);
-  }
-}
 
 function describe(value: unknown): string {
   if (value === null) return "null";

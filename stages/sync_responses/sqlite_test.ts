@@ -4,6 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import type { Outcome, RunOptions, SyncResult } from "../../lib/stage.ts";
 import {
   collect,
+  configProblems,
   createStage,
   FixedClock,
   fromArray,
@@ -258,4 +259,18 @@ Deno.test("syncResponsesSqlite() plan mode writes nothing and lists response cha
   } finally {
     await Deno.remove(h.dir, { recursive: true });
   }
+});
+
+Deno.test("syncResponsesSqlite() config: unsafe or reserved names are reported at validation", () => {
+  assert.deepEqual(
+    configProblems(stage, { table: "1responses", columns: { Parent_Key: {} }, raw: "member" }),
+    [
+      'stages[2].table: invalid table name: expected letters, digits and underscores, not starting with a digit, got "1responses"',
+      'stages[2].columns.Parent_Key: the column is managed by the sink: expected a name other than "parent_key", "child_key", "content_hash", "first_synced_at", "synced_at"',
+    ],
+  );
+  assert.deepEqual(configProblems(stage, { columns: { member: {} }, raw: "MEMBER" }), [
+    'stages[2].raw: expected a name no other column of the table has, got "MEMBER"',
+  ]);
+  assert.deepEqual(configProblems(stage, { columns: { member: { from: "member_code" } } }), []);
 });

@@ -11,11 +11,11 @@
 import { resolve } from "node:path";
 import { z } from "zod";
 import { batches } from "../../lib/batch.ts";
-import { ConfigError, errorMessage, RemoteError } from "../../lib/errors.ts";
+import { errorMessage, RemoteError } from "../../lib/errors.ts";
 import { stableStringify } from "../../lib/hash.ts";
 import { isActionable, isUnchanged, mergeOutcome } from "../../lib/outcome.ts";
 import {
-  type Column,
+  checkTableConfig,
   columnChanges,
   columnsSchema,
   type DatabaseSync,
@@ -62,14 +62,13 @@ export const stage = defineStage({
     batchSize: z.number().int().positive().default(500).describe(
       "Records per transaction; results are passed on after each commit.",
     ),
-  }).strict(),
+  }).strict().superRefine((config, ctx) => checkTableConfig(config, MANAGED, ctx)),
   create(config, ctx) {
     const path = resolve(ctx.cwd, config.path);
     const plan = ctx.options.mode === "plan";
     const table = quoteIdent(config.table);
     const reserved = config.raw === null ? [...MANAGED] : [...MANAGED, config.raw];
     const columns = resolveColumns(config.columns, reserved);
-    if (config.raw !== null) checkRaw(config.raw, columns);
 
     let select: StatementSync | null = null;
     let upsert: StatementSync | null = null;
@@ -243,12 +242,3 @@ export const stage = defineStage({
     };
   },
 });
-
-/** The raw column must be a plain name distinct from every other column. */
-function checkRaw(raw: string, columns: readonly Column[]): void {
-  quoteIdent(raw);
-  const taken = [...MANAGED, ...columns.map((column) => column.name)];
-  if (taken.some((name) => name.toLowerCase() === raw.toLowerCase())) {
-    throw new ConfigError(`raw: "${raw}" is already a column of the table: choose another name`);
-  }
-}

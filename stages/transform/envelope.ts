@@ -16,8 +16,6 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { describeValue } from "../../lib/config.ts";
-import { ConfigError } from "../../lib/errors.ts";
 import { getPath, renderTemplate, templateFields } from "../../lib/paths.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 import { renderBody } from "../../lib/http_sink.ts";
@@ -44,16 +42,27 @@ export function uuidV5(name: string, namespace: string = ENVELOPE_NAMESPACE): st
 
 const SPECIAL = ["$record", "$key", "$uuid", "$now"];
 
-/** Every `{...}` placeholder of a template. */
-function fieldsOf(template: unknown, out: Set<string> = new Set()): Set<string> {
+/** Reports each unknown `{$name}` placeholder of a template at the path of its string. */
+function checkPlaceholders(template: unknown, at: PropertyKey[], ctx: z.RefinementCtx): void {
   if (typeof template === "string") {
-    for (const field of templateFields(template)) out.add(field);
+    for (const field of templateFields(template)) {
+      if (!field.startsWith("$") || SPECIAL.includes(field)) continue;
+      ctx.addIssue({
+        code: "custom",
+        path: at,
+        message: `unknown placeholder "{${field}}"; expected {field} or one of ${
+          SPECIAL.map((s) => `{${s}}`).join(", ")
+        }`,
+        input: undefined,
+      });
+    }
   } else if (Array.isArray(template)) {
-    for (const value of template) fieldsOf(value, out);
+    template.forEach((value, index) => checkPlaceholders(value, [...at, index], ctx));
   } else if (template !== null && typeof template === "object") {
-    for (const value of Object.values(template)) fieldsOf(value, out);
+    for (const [key, value] of Object.entries(template)) {
+      checkPlaceholders(value, [...at, key], ctx);
+    }
   }
-  return out;
 }
 
 /** The stage definition. */
@@ -73,21 +82,22 @@ export const stage = defineStage({
     merge: z.boolean().default(false).describe(
       "false: the template replaces the record; true: the template's fields are set on a copy of the record.",
     ),
-  }).strict(),
+  }).strict().superRefine(function checkTemplate(config, ctx) {
+    const template = config.template;
+    // A missing template has its problem reported already.
+    if (template === undefined) return;
+    checkPlaceholders(template, ["template"], ctx);
+    if (template === null || typeof template !== "object" || Array.isArray(template)) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["template"],
+        message: `expected an object`,
+        input: template,
+      });
+    }
+  }),
   create(config, ctx) {
     const template = config.template;
-    const unknown = [...fieldsOf(template)].filter((f) =>
-      f.startsWith("$") && !SPECIAL.includes(f)
-    );
-    const problems = unknown.map((field) =>
-      `template: unknown placeholder "{${field}}"; expected {field} or one of ${
-        SPECIAL.map((s) => `{${s}}`).join(", ")
-      }`
-    );
-    if (template === null || typeof template !== "object" || Array.isArray(template)) {
-      problems.push(`template: expected an object, got ${describeValue(template)}`);
-    }
-    if (problems.length) throw new ConfigError(`${ctx.stageId}: invalid config`, problems);
     const keyTemplate = config.keyFrom.includes("{");
     const now = ctx.clock.now().toString();
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../lib/errors.ts";
 import {
   collect,
+  configProblems,
   createStage,
   FixedClock,
   fromArray,
@@ -103,16 +103,21 @@ Deno.test("transformEnvelope() dead-letters a record without a key", async () =>
   ]);
 });
 
-Deno.test("transformEnvelope() refuses an unknown $ placeholder and a template that is not an object", async () => {
-  const { ctx } = testContext();
-  await assert.rejects(
-    () => createStage(stage, { template: { id: "{$uid}" } }, ctx),
-    (error: unknown) =>
-      error instanceof ConfigError && /unknown placeholder "\{\$uid\}"/.test(error.message),
+Deno.test("transformEnvelope() config: an unknown $ placeholder and a template that is not an object are reported at validation", () => {
+  const known = "{field} or one of {$record}, {$key}, {$uuid}, {$now}";
+  assert.deepEqual(
+    configProblems(stage, { template: { id: "{$uid}", data: ["{$record}", { at: "{$nowIso}" }] } }),
+    [
+      `stages[1].template.id: unknown placeholder "{$uid}"; expected ${known}`,
+      `stages[1].template.data[1].at: unknown placeholder "{$nowIso}"; expected ${known}`,
+    ],
   );
-  await assert.rejects(
-    () => createStage(stage, { template: "{$record}" }, ctx),
-    (error: unknown) =>
-      error instanceof ConfigError && /template: expected an object/.test(error.message),
+  assert.deepEqual(configProblems(stage, { template: "{$record}" }), [
+    'stages[1].template: expected an object, got "{$record}"',
+  ]);
+  assert.deepEqual(configProblems(stage, {}), ["stages[1].template: expected a JSON value"]);
+  assert.deepEqual(
+    configProblems(stage, { template: { id: "{$uuid}", seller: "{sellerId}" }, merge: true }),
+    [],
   );
 });

@@ -172,24 +172,31 @@ export const stage = defineStage({
     ),
     timeoutMs: z.number().int().positive().default(30_000)
       .describe("Time limit of one request, in milliseconds."),
-  }).strict(),
-
-  async create(config, ctx) {
-    for (
-      const [name, template] of [["coarseQuery", config.coarseQuery], [
-        "preciseQuery",
-        config.preciseQuery,
-      ]]
-    ) {
-      if (template !== undefined && templateFields(template).length === 0) {
-        throw new ConfigError(
-          `${ctx.stageId}: ${name}: expected at least one {field} placeholder, got "${template}"`,
-        );
+  }).strict().superRefine(function checkQueries(config, ctx) {
+    for (const name of ["coarseQuery", "preciseQuery"] as const) {
+      const template = config[name];
+      // An empty template has its problem reported already.
+      if (template && templateFields(template).length === 0) {
+        ctx.addIssue({
+          code: "custom",
+          path: [name],
+          message: "expected at least one {field} placeholder (every record would ask the same)",
+          input: template,
+        });
       }
     }
-    if (config.preciseWhen && !config.preciseQuery) {
-      throw new ConfigError(`${ctx.stageId}: preciseWhen: needs preciseQuery`);
+    if (config.preciseWhen && config.preciseQuery === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        path: ["preciseWhen"],
+        message:
+          `expected "preciseQuery" with it: preciseWhen picks the records that get a precise lookup`,
+        input: undefined,
+      });
     }
+  }),
+
+  async create(config, ctx) {
     if (config.baseUrl === "") {
       ctx.log.info("Geocoding is off (baseUrl is empty): records pass through unchanged");
       return {

@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { ConfigError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
 import {
   collect,
+  configProblems,
   createStage,
   fromArray,
   item,
@@ -330,21 +330,18 @@ Deno.test("geocode() keeps records that already have coordinates", async () => {
   }
 });
 
-Deno.test("transform.geocode config: rules across fields are checked in create", async () => {
+Deno.test("transform.geocode config: rules across fields are reported at validation", async () => {
   const stub = await geocoder({});
   try {
-    const { ctx } = testContext();
-    await assert.rejects(
-      () => createStage(stage, config(stub, { preciseQuery: undefined }), ctx),
-      (error: unknown) =>
-        error instanceof ConfigError && /preciseWhen: needs preciseQuery/.test(error.message),
-    );
-    await assert.rejects(
-      () => createStage(stage, config(stub, { coarseQuery: "Kenya" }), ctx),
-      (error: unknown) =>
-        error instanceof ConfigError &&
-        /coarseQuery: expected at least one \{field\}/.test(error.message),
-    );
+    const { preciseQuery: _, ...withoutPrecise } = config(stub);
+    assert.deepEqual(configProblems(stage, { ...withoutPrecise, coarseQuery: "Kenya" }), [
+      'stages[1].coarseQuery: expected at least one {field} placeholder (every record would ask the same), got "Kenya"',
+      'stages[1].preciseWhen: expected "preciseQuery" with it: preciseWhen picks the records that get a precise lookup',
+    ]);
+    assert.deepEqual(configProblems(stage, config(stub, { preciseQuery: "Nairobi" })), [
+      'stages[1].preciseQuery: expected at least one {field} placeholder (every record would ask the same), got "Nairobi"',
+    ]);
+    assert.deepEqual(configProblems(stage, config(stub)), []);
     const parsed = stage.config.parse({
       baseUrl: "https://us1.locationiq.com/v1",
       coarseQuery: "{town}, Kenya",

@@ -18,7 +18,7 @@
  * @module
  */
 import { z } from "zod";
-import { describeValue, formatPath } from "../../lib/config.ts";
+import { describeValue } from "../../lib/config.ts";
 import {
   dateFormatSchema,
   type EpochMsParser,
@@ -30,7 +30,7 @@ import {
   isLocalFormat,
   zoneSchema,
 } from "../../lib/datetime.ts";
-import { ConfigError, errorMessage } from "../../lib/errors.ts";
+import { errorMessage } from "../../lib/errors.ts";
 import { getPath, renderTemplate, splitPath } from "../../lib/paths.ts";
 import { recordCopier } from "../../lib/record_shape.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
@@ -95,8 +95,62 @@ const fieldSpecSchema: z.ZodType<FieldSpec> = z.union([
     required: z.boolean().optional().describe(
       "A missing, null or empty value dead-letters the record",
     ),
-  }).strict(),
+  }).strict().superRefine(checkFieldSpec),
 ], { error: "expected a source path or a field spec object" });
+
+function quoteKeys(keys: string[]): string {
+  return keys.map((key) => JSON.stringify(key)).join(" and ");
+}
+
+/**
+ * The rules between a field spec's keys (a zod refinement, so config
+ * validation reports each problem with its path, nested `each` fields too).
+ */
+function checkFieldSpec(spec: FieldSpecObject, ctx: z.RefinementCtx): void {
+  const issue = (path: PropertyKey[], message: string) =>
+    ctx.addIssue({ code: "custom", path, message, input: undefined });
+  const sources = (["from", "value", "template"] as const).filter((key) => spec[key] !== undefined);
+  if (sources.length > 1) {
+    issue([], `expected one of "from", "value" or "template", got ${quoteKeys(sources)}`);
+  }
+  const type = spec.type === undefined ? `no "type"` : `"type": ${JSON.stringify(spec.type)}`;
+  if (spec.type !== "date") {
+    for (const key of ["format", "zone", "output"] as const) {
+      if (spec[key] !== undefined) issue([key], `expected "type": "date" with it, got ${type}`);
+    }
+  }
+  if (spec.pluck !== undefined && spec.each !== undefined) {
+    issue(["each"], `expected "pluck" or "each", not both`);
+  }
+  if (spec.each !== undefined) {
+    for (const key of ["type", "case", "trim", "emptyAsNull"] as const) {
+      if (spec[key] !== undefined) {
+        issue([key], `cannot be used with "each": expected it on the nested fields instead`);
+      }
+    }
+  }
+  if (spec.case !== undefined && spec.type !== undefined && spec.type !== "string") {
+    issue(["case"], `expected text ("type": "string" or no "type"), got ${type}`);
+  }
+  if (spec.required && spec.default !== undefined) {
+    issue(["default"], `expected "required" or "default", not both`);
+  }
+  if (spec.type === "date") {
+    const format = spec.format ?? "iso";
+    const zone = 'expected an IANA time zone like "America/Chicago"';
+    if (isLocalFormat(format) && spec.zone === undefined) {
+      issue(["zone"], `required: "format" ${JSON.stringify(format)} is a local time: ${zone}`);
+    } else if (spec.output === "iso-offset" && spec.zone === undefined) {
+      issue(["zone"], `required: "output": "iso-offset" writes a local time: ${zone}`);
+    } else {
+      try {
+        epochMsParser({ format, zone: spec.zone });
+      } catch (error) {
+        issue(["format"], errorMessage(error));
+      }
+    }
+  }
+}
 
 /** Marks a field to leave out of the output (its source is missing). */
 const OMIT: unique symbol = Symbol("omit");
@@ -121,13 +175,27 @@ const FALSE = new Set(["false", "0", "no"]);
 
 function toNumber(value: unknown, integer: boolean): number {
   let number: number | undefined;
-  if (typeof value === "number" && Number.isFinite(value)) number = value;
+  if (typeof value === "number" && !Number.isNaN(value)) number = value;
   else if (typeof value === "string" && NUMERIC.test(value.trim())) number = Number(value);
   if (number === undefined) {
     throw new ConvertError(`expected a number, got ${describeValue(value)}`);
   }
+  // "1e999" parses as Infinity, which JSON cannot hold (it would be written as null).
+  if (!Number.isFinite(number)) {
+    throw new ConvertError(
+      `expected a number, got ${describeValue(value)}, which is too large to represent`,
+    );
+  }
   if (integer && !Number.isInteger(number)) {
     throw new ConvertError(`expected an integer, got ${describeValue(value)}`);
+  }
+  // Beyond 2^53 - 1 an integer is silently rounded ("9007199254740993" reads as ...992).
+  if (integer && !Number.isSafeInteger(number)) {
+    throw new ConvertError(
+      `expected an integer between -${Number.MAX_SAFE_INTEGER} and ${Number.MAX_SAFE_INTEGER}, got ${
+        describeValue(value)
+      }, which cannot be held exactly`,
+    );
   }
   return number;
 }
@@ -197,65 +265,21 @@ function isMissing(value: unknown): boolean {
   return value === undefined || value === null || value === "";
 }
 
-function quoteKeys(keys: string[]): string {
-  return keys.map((key) => JSON.stringify(key)).join(" and ");
-}
-
-/**
- * Compiles a field map; pushes config problems (named by their JSON path) to
- * `configProblems` instead of throwing, so every problem is reported at once.
- */
+/** Compiles a field map (its specs are valid: the config schema checked them). */
 function compileFields(
   fields: Record<string, FieldSpec>,
-  at: (string | number)[],
-  configProblems: string[],
   emptyAsNullDefault: boolean,
 ): CompiledField[] {
   return Object.entries(fields).map(([target, spec]) =>
-    compileField(
-      target,
-      typeof spec === "string" ? { from: spec } : spec,
-      [...at, target],
-      configProblems,
-      emptyAsNullDefault,
-    )
+    compileField(target, typeof spec === "string" ? { from: spec } : spec, emptyAsNullDefault)
   );
 }
 
 function compileField(
   target: string,
   spec: FieldSpecObject,
-  at: (string | number)[],
-  configProblems: string[],
   emptyAsNullDefault: boolean,
 ): CompiledField {
-  const problem = (message: string) => configProblems.push(`${formatPath(at)}: ${message}`);
-  const sources = (["from", "value", "template"] as const).filter((key) => spec[key] !== undefined);
-  if (sources.length > 1) {
-    problem(`expected one of "from", "value" or "template", got ${quoteKeys(sources)}`);
-  }
-  if (spec.type !== "date") {
-    for (const key of ["format", "zone", "output"] as const) {
-      if (spec[key] !== undefined) problem(`"${key}" goes with "type": "date"`);
-    }
-  }
-  if (spec.pluck !== undefined && spec.each !== undefined) {
-    problem(`"pluck" and "each" cannot be used together`);
-  }
-  if (spec.each !== undefined) {
-    for (const key of ["type", "case", "trim", "emptyAsNull"] as const) {
-      if (spec[key] !== undefined) {
-        problem(`"${key}" cannot be used with "each" (set it on the nested fields)`);
-      }
-    }
-  }
-  if (spec.case !== undefined && spec.type !== undefined && spec.type !== "string") {
-    problem(`"case" goes with text, not "type": ${JSON.stringify(spec.type)}`);
-  }
-  if (spec.required && spec.default !== undefined) {
-    problem(`"required" and "default" cannot be used together`);
-  }
-
   let convert: (value: unknown) => unknown = (value) => value;
   switch (spec.type) {
     case "string":
@@ -276,24 +300,13 @@ function compileField(
     case "date": {
       const format = spec.format ?? "iso";
       const style = spec.output ?? "iso-utc";
-      if (isLocalFormat(format) && spec.zone === undefined) {
-        problem(`"format": ${JSON.stringify(format)} is a local time and needs a "zone"`);
-      } else if (style === "iso-offset" && spec.zone === undefined) {
-        problem(`"output": "iso-offset" needs a "zone"`);
-      } else {
-        try {
-          convert = dateConverter(epochMsParser({ format, zone: spec.zone }), style, spec.zone);
-        } catch (error) {
-          problem(errorMessage(error));
-        }
-      }
+      convert = dateConverter(epochMsParser({ format, zone: spec.zone }), style, spec.zone);
       break;
     }
   }
 
   const source = compileSource(target, spec);
-  const each = spec.each &&
-    compileFields(spec.each, [...at, "each"], configProblems, emptyAsNullDefault);
+  const each = spec.each && compileFields(spec.each, emptyAsNullDefault);
   const pluck = spec.pluck;
   const { trim, required } = spec;
   const emptyAsNull = spec.emptyAsNull ?? (emptyAsNullDefault && spec.each === undefined);
@@ -457,16 +470,18 @@ export const stage = defineStage({
     onError: z.enum(["dead-letter", "null"]).default("dead-letter").describe(
       'A conversion failure or missing required field: "dead-letter" the record, or set the field to null and go on',
     ),
-  }).strict(),
-  create(config, ctx) {
-    const configProblems: string[] = [];
+  }).strict().superRefine(function checkFields(config, ctx) {
     if (!config.keep && Object.keys(config.fields).length === 0) {
-      configProblems.push(`fields: expected at least one field when "keep" is false`);
+      ctx.addIssue({
+        code: "custom",
+        path: ["fields"],
+        message: `expected at least one field when "keep" is false`,
+        input: undefined,
+      });
     }
-    const fields = compileFields(config.fields, ["fields"], configProblems, config.emptyAsNull);
-    if (configProblems.length > 0) {
-      throw new ConfigError(`${ctx.stageId}: invalid config`, configProblems);
-    }
+  }),
+  create(config, ctx) {
+    const fields = compileFields(config.fields, config.emptyAsNull);
     const drops = config.drop.map(splitPath);
     // Top-level drops are left out of the copy of the input instead of deleted.
     const topDrops = new Set(drops.filter((segments) => segments.length === 1).map(([key]) => key));

@@ -1,7 +1,13 @@
 import assert from "node:assert/strict";
-import { ConfigError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
-import { collect, createStage, fromArray, item, testContext } from "../../tests/harness.ts";
+import {
+  collect,
+  configProblems,
+  createStage,
+  fromArray,
+  item,
+  testContext,
+} from "../../tests/harness.ts";
 import { stage } from "./map.ts";
 
 /** Runs items through a transform.map built from `config`. */
@@ -311,39 +317,70 @@ Deno.test("transform.map converts numbers, integers, booleans, strings and JSON 
   );
 });
 
-Deno.test("transform.map rejects contradictory field specs, naming each path", async () => {
-  const { ctx } = testContext();
-  await assert.rejects(
-    () =>
-      createStage(stage, {
-        fields: {
-          a: { from: "x", value: 1 },
-          b: { format: "iso" },
-          c: { type: "date", format: "MM/dd/yyyy" },
-          d: { type: "date", output: "iso-offset" },
-          e: { each: { f: { type: "number", case: "lower" } }, type: "json" },
-          g: { pluck: "name", each: {} },
-          h: { required: true, default: "" },
-        },
-      }, ctx),
-    (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.deepEqual(error.problems, [
-        'fields.a: expected one of "from", "value" or "template", got "from" and "value"',
-        'fields.b: "format" goes with "type": "date"',
-        'fields.c: "format": "MM/dd/yyyy" is a local time and needs a "zone"',
-        'fields.d: "output": "iso-offset" needs a "zone"',
-        'fields.e: "type" cannot be used with "each" (set it on the nested fields)',
-        'fields.e.each.f: "case" goes with text, not "type": "number"',
-        'fields.g: "pluck" and "each" cannot be used together',
-        'fields.h: "required" and "default" cannot be used together',
-      ]);
-      return true;
-    },
+Deno.test("transform.map dead-letters numbers too large to hold and integers beyond 2^53", async () => {
+  const config = { fields: { id: "id", n: { type: "number" }, i: { type: "integer" } } };
+  const { out, deadLetters } = await run(config, [
+    item("big", { id: "big", n: "1e999", i: "9007199254740993" }),
+    item("negative", { id: "negative", n: "-1e999", i: "-1e20" }),
+    item("edge", { id: "edge", n: "1.7e308", i: "9007199254740991" }),
+  ]);
+  assert.deepEqual(out.map((value) => value.data), [
+    { id: "edge", n: 1.7e308, i: 9007199254740991 },
+  ]);
+  assert.deepEqual(deadLetters.map((entry) => [entry.item.key, entry.reason]), [
+    [
+      "big",
+      'n: expected a number, got "1e999", which is too large to represent; ' +
+      'i: expected an integer between -9007199254740991 and 9007199254740991, got "9007199254740993", which cannot be held exactly',
+    ],
+    [
+      "negative",
+      'n: expected a number, got "-1e999", which is too large to represent; ' +
+      'i: expected an integer between -9007199254740991 and 9007199254740991, got "-1e20", which cannot be held exactly',
+    ],
+  ]);
+});
+
+Deno.test("transform.map config: contradictory field specs are reported at validation, each with its path", () => {
+  assert.deepEqual(
+    configProblems(stage, {
+      fields: {
+        a: { from: "x", value: 1 },
+        b: { format: "iso" },
+        c: { type: "date", format: "MM/dd/yyyy" },
+        d: { type: "date", output: "iso-offset" },
+        e: { each: { f: { type: "number", case: "lower" } }, type: "json" },
+        g: { pluck: "name", each: {} },
+        h: { required: true, default: "" },
+        i: { type: "string", zone: "UTC", output: "epoch-ms" },
+      },
+    }),
+    [
+      'stages[1].fields.a: expected one of "from", "value" or "template", got "from" and "value"',
+      'stages[1].fields.b.format: expected "type": "date" with it, got no "type"',
+      'stages[1].fields.c.zone: required: "format" "MM/dd/yyyy" is a local time: expected an IANA time zone like "America/Chicago"',
+      'stages[1].fields.d.zone: required: "output": "iso-offset" writes a local time: expected an IANA time zone like "America/Chicago"',
+      'stages[1].fields.e.each.f.case: expected text ("type": "string" or no "type"), got "type": "number"',
+      'stages[1].fields.e.type: cannot be used with "each": expected it on the nested fields instead',
+      'stages[1].fields.g.each: expected "pluck" or "each", not both',
+      'stages[1].fields.h.default: expected "required" or "default", not both',
+      'stages[1].fields.i.zone: expected "type": "date" with it, got "type": "string"',
+      'stages[1].fields.i.output: expected "type": "date" with it, got "type": "string"',
+    ],
   );
-  await assert.rejects(() => createStage(stage, { fields: {} }, ctx), {
-    message: /fields: expected at least one field when "keep" is false/,
-  });
+  assert.deepEqual(configProblems(stage, { fields: {} }), [
+    'stages[1].fields: expected at least one field when "keep" is false',
+  ]);
+  assert.deepEqual(configProblems(stage, { fields: {}, keep: true }), []);
+  assert.deepEqual(
+    configProblems(stage, {
+      fields: {
+        at: { type: "date", format: "MM/dd/yyyy", zone: "America/Chicago", output: "iso-offset" },
+        tags: { from: "labels", pluck: "name", case: "lower" },
+      },
+    }),
+    [],
+  );
 });
 
 Deno.test("transform.map schema rejects unknown keys, types and date formats", () => {

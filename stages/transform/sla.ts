@@ -16,7 +16,7 @@
  */
 import { z } from "zod";
 import { epochMsParser, zoneSchema } from "../../lib/datetime.ts";
-import { ConfigError, errorMessage } from "../../lib/errors.ts";
+import { errorMessage } from "../../lib/errors.ts";
 import { isEmptyValue } from "../../lib/predicate.ts";
 import { getPath } from "../../lib/paths.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
@@ -61,7 +61,18 @@ const configSchema = z.object({
   }).strict().default({ breached: "breached", atRisk: "at_risk", within: "within" }).describe(
     "Labels written for open tickets.",
   ),
-}).strict();
+}).strict().superRefine(function checkThresholds(config, ctx) {
+  const { atRiskAfterHours: atRisk, breachedAfterHours: breached } = config;
+  // A threshold that is not positive has its problem reported already.
+  if (atRisk > 0 && breached > 0 && atRisk > breached) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["atRiskAfterHours"],
+      message: `expected a number <= breachedAfterHours (${breached})`,
+      input: atRisk,
+    });
+  }
+});
 
 const HOUR_MS = 3_600_000;
 
@@ -75,11 +86,6 @@ export const stage = defineStage({
   summary: "Derive each ticket's SLA state: the source's value when closed, age-based when open.",
   config: configSchema,
   create(config, ctx) {
-    if (config.atRiskAfterHours > config.breachedAfterHours) {
-      throw new ConfigError(
-        `Invalid transform.sla config: atRiskAfterHours (${config.atRiskAfterHours}) must not exceed breachedAfterHours (${config.breachedAfterHours})`,
-      );
-    }
     const closedValues = new Set(config.closedWhen.in.map((v) => v.trim().toLowerCase()));
     const parseIsoMs = epochMsParser({ format: "iso", zone: config.zone });
     const breachedMs = config.breachedAfterHours * HOUR_MS;

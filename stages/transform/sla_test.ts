@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { stage } from "./sla.ts";
-import { ConfigError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
 import {
   collect,
+  configProblems,
   createStage,
   FixedClock,
   fromArray,
@@ -150,17 +150,16 @@ Deno.test("transform.sla returns new records and clears a stale reason", async (
   assert.deepEqual(out.origin, input.origin);
 });
 
-Deno.test("transform.sla rejects an at-risk threshold above the breach threshold", async () => {
-  const { ctx } = testContext();
-  await assert.rejects(
-    createStage(stage, { breachedAfterHours: 24, atRiskAfterHours: 30 }, ctx),
-    (error: unknown) => {
-      assert.ok(error instanceof ConfigError);
-      assert.equal(
-        error.message,
-        "Invalid transform.sla config: atRiskAfterHours (30) must not exceed breachedAfterHours (24)",
-      );
-      return true;
-    },
-  );
+Deno.test("transform.sla config: an at-risk threshold above the breach threshold is reported at validation", () => {
+  assert.deepEqual(configProblems(stage, { breachedAfterHours: 24, atRiskAfterHours: 30 }), [
+    "stages[1].atRiskAfterHours: expected a number <= breachedAfterHours (24), got 30",
+  ]);
+  // Against the default breach threshold (48) too.
+  assert.deepEqual(configProblems(stage, { atRiskAfterHours: 50 }), [
+    "stages[1].atRiskAfterHours: expected a number <= breachedAfterHours (48), got 50",
+  ]);
+  assert.deepEqual(configProblems(stage, { breachedAfterHours: 24, atRiskAfterHours: 24 }), []);
+  assert.deepEqual(configProblems(stage, { breachedAfterHours: 0, atRiskAfterHours: 30 }), [
+    "stages[1].breachedAfterHours: expected a positive number, got 0",
+  ]);
 });

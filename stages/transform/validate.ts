@@ -7,7 +7,6 @@
  */
 import { z } from "zod";
 import { describeValue } from "../../lib/config.ts";
-import { ConfigError } from "../../lib/errors.ts";
 import { getPath } from "../../lib/paths.ts";
 import { isEmptyValue } from "../../lib/predicate.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
@@ -92,18 +91,21 @@ export const stage = defineStage({
     nonEmpty: z.array(z.string().min(1)).default([]).describe(
       'Paths whose value must not be null, "", [] or missing',
     ),
-  }).strict(),
-  create(config, ctx) {
-    const checks: Check[] = [];
+  }).strict().superRefine(function checkSomething(config, ctx) {
     const configured = config.required.length + config.nonEmpty.length +
       Object.keys(config.types).length +
       Object.keys(config.patterns).length;
     if (configured === 0) {
-      throw new ConfigError(
-        `${ctx.stageId}: invalid config`,
-        [`expected at least one check in "required", "types", "patterns" or "nonEmpty"`],
-      );
+      ctx.addIssue({
+        code: "custom",
+        path: [],
+        message: `expected at least one check in "required", "types", "patterns" or "nonEmpty"`,
+        input: undefined,
+      });
     }
+  }),
+  create(config, ctx) {
+    const checks: Check[] = [];
     for (const path of config.required) {
       checks.push(function required(data) {
         const value = getPath(data, path);

@@ -289,6 +289,16 @@ export function snapshotReader(
           ctx.log.info(logText(`Moved "${file.source}" to "${target}"`));
         }
       }
+      // An older full snapshot's bad rows are moot once a newer one loaded cleanly:
+      // its dead letters would otherwise stay open, pointing at a file no run reads again.
+      for (const file of superseded) {
+        const resolved = ctx.state.resolveDeadLetters?.(file.source) ?? 0;
+        if (resolved > 0) {
+          ctx.log.info(logText(
+            `Resolved ${resolved} dead letter(s) of "${file.source}": superseded by a clean load of a newer snapshot`,
+          ));
+        }
+      }
       const last = handled.at(-1);
       if (last) {
         ctx.state.setCursor(cursorName, last.fingerprint);

@@ -131,6 +131,11 @@ export interface StageState {
   cacheGet(namespace: string, key: string): unknown;
   /** Stores a cached value at once. */
   cachePut(namespace: string, key: string, value: unknown): void;
+  /**
+   * Resolves the open dead letters read from `source` (a file a newer full
+   * snapshot has superseded); returns how many.
+   */
+  resolveDeadLetters?(source: string): number;
 }
 
 /** Everything the engine gives a stage. A stage never reads `Deno.env` or argv. */

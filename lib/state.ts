@@ -419,6 +419,14 @@ export class StateStore implements StageState {
     ).run(now, key, origin.source, origin.position);
   }
 
+  /** Resolves every open dead letter read from `source`; returns how many. */
+  resolveDeadLetters(source: string): number {
+    return Number(
+      this.#stmt("UPDATE dead_letters SET resolved_at = ? WHERE resolved_at IS NULL AND source = ?")
+        .run(this.#now(), source).changes,
+    );
+  }
+
   listDeadLetters(options: { includeResolved?: boolean; limit?: number } = {}): DeadLetter[] {
     const where = options.includeResolved ? "" : "WHERE resolved_at IS NULL";
     return (this.#stmt(`SELECT * FROM dead_letters ${where} ORDER BY id LIMIT ?`).all(

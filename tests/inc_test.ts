@@ -662,3 +662,35 @@ incTest(
     assert.deepEqual(await t.s3.list(INC), [`${INC}${S17}`], "the file stays where it is");
   },
 );
+
+incTest(
+  "inc: a snapshot's bad row stays a dead letter until a newer snapshot loads cleanly and supersedes it",
+  async (t) => {
+    // A stray quote in one row of the 17:00 export: that row is dead-lettered, the rest load.
+    const broken = FIXTURE_17.replace(/^"INC000104",/m, '"INC000104"x,');
+    assert.notEqual(broken, FIXTURE_17);
+    await t.s3.put(`${INC}${S17}`, broken);
+    const first = await runInc(t);
+    assert.equal(first.code, 4, first.stderr);
+    assert.match(first.stderr, /invalid CSV: unexpected character after a closing quote/);
+    const open = async () =>
+      JSON.parse(
+        (await runCli(["state", CONFIG, "deadletters", "--json", "--schema", t.schema], {
+          cwd: t.dir,
+          env: incEnv(t),
+        })).stdout,
+      ) as { source: string }[];
+    assert.deepEqual((await open()).map((letter) => letter.source), [`${INC}${S17}`]);
+    assert.deepEqual(await t.s3.list(INC), [`${INC}${S17}`], "left in place");
+
+    await t.s3.put(`${INC}${S18}`, FIXTURE_18);
+    const second = await runInc(t);
+    assert.equal(second.code, 0, second.stderr);
+    assert.match(
+      second.stderr,
+      /Resolved 1 dead letter\(s\) of ".*2026-06-15T17-00-00\.csv": superseded/,
+    );
+    assert.deepEqual(await open(), []);
+    assert.deepEqual(await t.s3.list(INC), [S17, S18].map((name) => `${INC}processed/${name}`));
+  },
+);

@@ -167,8 +167,19 @@ export function quoteIdent(name: string): string {
       }: expected letters, digits, "_" or "$", not starting with a digit`,
     );
   }
+  // PostgreSQL would cut a longer name silently, then not find the column it created.
+  if (name.length > MAX_IDENT) {
+    throw new ConfigError(
+      `Invalid identifier ${
+        JSON.stringify(name)
+      }: expected at most ${MAX_IDENT} characters (PostgreSQL's limit), got ${name.length}`,
+    );
+  }
   return `"${name}"`;
 }
+
+/** PostgreSQL's identifier limit in bytes (NAMEDATALEN - 1); IDENT allows ASCII only. */
+const MAX_IDENT = 63;
 
 /** A table name split into schema (default `public`) and table. */
 export interface TableName {

@@ -24,7 +24,6 @@ import { z } from "zod";
 import { csvItems, csvOptionsSchema } from "./csv.ts";
 import type { CsvOptions } from "./csv.ts";
 import { zoneSchema } from "./datetime.ts";
-import { ConfigError } from "./errors.ts";
 import type { Item, Origin, ReadRuntime, StageContext } from "./stage.ts";
 
 const SNAPSHOT_NAME = /^(\d{4})-(\d{2})-(\d{2})T(\d{2})-(\d{2})-(\d{2})\.csv$/;
@@ -99,7 +98,7 @@ export const snapshotConfigShape = {
  * it to their schemas, so config validation reports it with its path.
  */
 export function checkSnapshotConfig(
-  config: { header: boolean; columns?: string[] },
+  config: { header: boolean; columns?: string[]; select: string; moveOnSuccess: boolean },
   ctx: z.RefinementCtx,
 ): void {
   if (!config.header && config.columns === undefined) {
@@ -108,6 +107,16 @@ export function checkSnapshotConfig(
       path: ["columns"],
       message: 'required when "header" is false: expected the column names in file order',
       input: undefined,
+    });
+  }
+  // The skip cursor remembers one file: without moving them, an older change would load again.
+  if (config.select === "all-oldest-first" && config.moveOnSuccess === false) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["moveOnSuccess"],
+      message:
+        'expected true with select "all-oldest-first": processed/ is how an incremental feed remembers what it loaded',
+      input: false,
     });
   }
 }
@@ -192,12 +201,6 @@ export function snapshotReader(
   config: SnapshotConfig,
   ctx: StageContext,
 ): ReadRuntime {
-  if (config.select === "all-oldest-first" && !config.moveOnSuccess) {
-    // The skip cursor remembers one file: without moving them, an older change would load again.
-    throw new ConfigError(
-      'select "all-oldest-first" needs moveOnSuccess: the processed/ folder is how an incremental feed remembers what it loaded',
-    );
-  }
   const csv = csvOptionsOf(config);
   const cursorName = `${config.cursor}.etag`;
   let handled: Handled[] = [];

@@ -92,3 +92,12 @@ Deno.test("folderPrefix() adds the trailing slash a key prefix needs", () => {
   assert.equal(folderPrefix("automations/inc"), "automations/inc/");
   assert.equal(folderPrefix("automations/inc/"), "automations/inc/");
 });
+
+Deno.test("snapshotConfigSchema needs moveOnSuccess for an incremental feed", () => {
+  const feed = snapshotConfigSchema.safeParse({ select: "all-oldest-first", moveOnSuccess: false });
+  assert.deepEqual(feed.error?.issues.map((issue) => issue.path), [["moveOnSuccess"]]);
+  assert.equal(
+    snapshotConfigSchema.safeParse({ select: "newest", moveOnSuccess: false }).success,
+    true,
+  );
+});

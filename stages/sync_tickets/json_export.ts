@@ -24,7 +24,7 @@
 import { basename, dirname, join, resolve } from "node:path";
 import { z } from "zod";
 import { diffFields } from "../../lib/diff.ts";
-import { ConfigError, errorMessage } from "../../lib/errors.ts";
+import { errorMessage } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
 import { writeFileAtomic, writeTextAtomic } from "../../lib/output_file.ts";
@@ -92,20 +92,25 @@ export const stage = defineStage({
     }).strict().optional().describe(
       "Also write every record to a file of its own (only when its content differs).",
     ),
-  }).strict(),
-  create(config, ctx) {
+  }).strict().superRefine((config, ctx) => {
     if (config.recordsKey === "metadata" || config.recordsKey === "statistics") {
-      throw new ConfigError(
-        `recordsKey: "${config.recordsKey}" is taken by the file's own section: choose another name`,
-      );
+      ctx.addIssue({
+        code: "custom",
+        path: ["recordsKey"],
+        message: `expected a name other than the file's own sections "metadata" and "statistics"`,
+        input: config.recordsKey,
+      });
     }
     if (config.individual && templateFields(config.individual.name).length === 0) {
-      throw new ConfigError(
-        `individual.name: expected a template with at least one {field}, got ${
-          JSON.stringify(config.individual.name)
-        }: every record would get the same file`,
-      );
+      ctx.addIssue({
+        code: "custom",
+        path: ["individual", "name"],
+        message: "expected a template with at least one {field} (every record would get one file)",
+        input: config.individual.name,
+      });
     }
+  }),
+  create(config, ctx) {
     const path = resolve(ctx.cwd, config.path);
     const metadataPath = config.metadataPath === undefined
       ? undefined

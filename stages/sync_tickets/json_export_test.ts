@@ -3,6 +3,7 @@ import { join } from "node:path";
 import type { Outcome, RunOptions, SyncResult } from "../../lib/stage.ts";
 import {
   collect,
+  configProblems,
   createStage,
   FixedClock,
   fromArray,
@@ -216,11 +217,15 @@ Deno.test("jsonExport() plan mode reports changes without writing", async () => 
   }
 });
 
-Deno.test("jsonExport() rejects a records key that clashes with a section", async () => {
-  const { ctx } = testContext();
-  await assert.rejects(
-    createStage(stage, { path: "x.json", recordsKey: "metadata" }, ctx),
-    /recordsKey: "metadata" is taken/,
+Deno.test("jsonExport() config: a records key that clashes with a section, a file name without a field", () => {
+  assert.deepEqual(configProblems(stage, { path: "x.json", recordsKey: "metadata" }), [
+    'stages[1].recordsKey: expected a name other than the file\'s own sections "metadata" and "statistics", got "metadata"',
+  ]);
+  assert.deepEqual(
+    configProblems(stage, { path: "x.json", individual: { dir: "d", name: "ticket.json" } }),
+    [
+      'stages[1].individual.name: expected a template with at least one {field} (every record would get one file), got "ticket.json"',
+    ],
   );
 });
 
@@ -328,14 +333,6 @@ Deno.test("jsonExport() plan mode writes no metadata or record file", async () =
   } finally {
     await Deno.remove(h.dir, { recursive: true });
   }
-});
-
-Deno.test("jsonExport() rejects an individual name without a field", async () => {
-  const { ctx } = testContext();
-  await assert.rejects(
-    createStage(stage, { path: "x.json", individual: { dir: "d", name: "ticket.json" } }, ctx),
-    /individual\.name: expected a template with at least one \{field\}/,
-  );
 });
 
 Deno.test("fileName() keeps one path segment", () => {

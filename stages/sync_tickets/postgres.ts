@@ -84,7 +84,7 @@ const importMetaSchema = z.object({
   sourceKey: z.string().min(1).describe('This source\'s row in the freshness table, e.g. "inc".'),
 }).strict();
 
-const configSchema = z.object({
+const configBase = z.object({
   url: secret(z.string().min(1)).describe('PostgreSQL URL, e.g. "${env:DATABASE_URL}".'),
   table: z.string().describe('Target table, "table" or "schema.table", e.g. "tickets.inc".'),
   createTable: z.boolean().default(false).describe(
@@ -117,6 +117,46 @@ const configSchema = z.object({
     "Freshness row to upsert after a successful run, or null for none.",
   ),
 }).strict();
+
+const configSchema = configBase.superRefine(checkConfig);
+
+/**
+ * The checks across fields and of every name (config validation reports them
+ * with their paths, before anything connects); `buildLayout` relies on them.
+ */
+function checkConfig(config: z.output<typeof configBase>, ctx: z.RefinementCtx): void {
+  const problem = (path: PropertyKey[], message: string, input?: unknown) =>
+    ctx.addIssue({ code: "custom", path, message, input });
+  const name = (path: PropertyKey[], check: () => unknown) => {
+    try {
+      check();
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      problem(path, error.message.replace(/^Invalid /, "invalid "));
+    }
+  };
+  name(["table"], () => parseTableName(config.table));
+  for (const column of Object.keys(config.columns)) {
+    name(["columns", column], () => quoteIdent(column));
+  }
+  if (config.raw !== null) name(["raw"], () => quoteIdent(config.raw!));
+  if (config.importMeta) {
+    name(["importMeta", "table"], () => parseTableName(config.importMeta!.table));
+  }
+  config.key.forEach((key, index) => {
+    if (!(key in config.columns)) {
+      problem(["key", index], `expected a column of "columns", got ${JSON.stringify(key)}`);
+    } else if (config.key.indexOf(key) !== index) {
+      problem(["key", index], `${JSON.stringify(key)} is listed twice`);
+    }
+  });
+  if (config.raw !== null && config.raw in config.columns) {
+    problem(
+      ["raw"],
+      `expected a name other than the typed columns', got ${JSON.stringify(config.raw)}`,
+    );
+  }
+}
 
 /** The parsed config of this stage. */
 export type PostgresSinkConfig = z.output<typeof configSchema>;

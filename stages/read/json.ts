@@ -1,9 +1,10 @@
 /**
  * `read.json`: records from a JSON file, streamed: the elements of an array
  * (top-level, or at a dotted path such as `data.tickets`) or JSON Lines.
- * Records that are not objects, and JSON Lines that do not parse, go to the
- * dead-letter store with their line; a syntax error inside an array stops the
- * run after the records before it.
+ * Records that are not objects, array elements and JSON Lines that do not
+ * parse go to the dead-letter store with their line; only an array whose
+ * structure breaks (a stray separator, a truncated file) stops the run after
+ * the records before it.
  * @module
  */
 import { z } from "zod";

@@ -47,6 +47,25 @@ export const csvOptionsSchema = z.object({
   ),
 }).strict();
 
+/**
+ * The CSV options' cross-field rule, for the schemas that spread
+ * {@linkcode csvOptionsSchema}'s shape (zod refinement): without a header row
+ * the names must come from `columns`.
+ */
+export function checkCsvOptions(
+  config: { header: boolean; columns?: string[] },
+  ctx: z.RefinementCtx,
+): void {
+  if (!config.header && config.columns === undefined) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["columns"],
+      message: 'required when "header" is false: expected the column names in file order',
+      input: undefined,
+    });
+  }
+}
+
 /** Parsed {@linkcode csvOptionsSchema}. */
 export type CsvOptions = z.output<typeof csvOptionsSchema>;
 

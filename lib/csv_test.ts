@@ -1,33 +1,22 @@
 import assert from "node:assert/strict";
-import { streamOf } from "../tests/harness.ts";
+import { bytesOf, parseAll, type ParseOutcome, streamOf } from "../tests/harness.ts";
 import { csvItems, type CsvItemsOptions, csvOptionsSchema } from "./csv.ts";
 import { MissingError } from "./errors.ts";
-import type { Item, Origin } from "./stage.ts";
+import type { Item } from "./stage.ts";
 
-interface Invalid {
-  origin: Origin;
-  reason: string;
-  raw: string;
-}
-
-async function read(
+function read(
   text: string,
   opts: Omit<CsvItemsOptions, "source" | "onInvalid"> = {},
   size?: number,
-): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
-  const items: Item[] = [];
-  const invalid: Invalid[] = [];
-  try {
-    const iterable = csvItems(streamOf(text, size), {
-      source: "in.csv",
-      ...opts,
-      onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
-    });
-    for await (const item of iterable) items.push(item);
-  } catch (error) {
-    return { items, invalid, error: error as Error };
-  }
-  return { items, invalid };
+): Promise<ParseOutcome> {
+  return readStream(streamOf(text, size), opts);
+}
+
+function readStream(
+  stream: ReadableStream<Uint8Array>,
+  opts: Omit<CsvItemsOptions, "source" | "onInvalid"> = {},
+): Promise<ParseOutcome> {
+  return parseAll((onInvalid) => csvItems(stream, { source: "in.csv", ...opts, onInvalid }));
 }
 
 function rows(items: Item[]): [string, Record<string, unknown>][] {
@@ -152,37 +141,6 @@ Deno.test("csvItems() throws naming the file and line for an unclosed quote, aft
   assert.deepEqual(rows(items), [["line 2", { a: "1", b: "2" }]]);
   assert.equal(error?.message, 'Cannot read "in.csv": line 3: a quoted field is not closed');
 });
-
-/** A stream of `parts` (text, or raw bytes such as invalid UTF-8), `size` bytes a chunk. */
-function bytesOf(parts: (string | number[])[], size = 65536): ReadableStream<Uint8Array> {
-  const bytes = parts.flatMap((part) =>
-    typeof part === "string" ? [...new TextEncoder().encode(part)] : part
-  );
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) {
-    chunks.push(new Uint8Array(bytes.slice(i, i + size)));
-  }
-  return ReadableStream.from(chunks);
-}
-
-async function readStream(
-  stream: ReadableStream<Uint8Array>,
-  opts: Omit<CsvItemsOptions, "source" | "onInvalid"> = {},
-): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
-  const items: Item[] = [];
-  const invalid: Invalid[] = [];
-  try {
-    const iterable = csvItems(stream, {
-      source: "in.csv",
-      ...opts,
-      onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
-    });
-    for await (const item of iterable) items.push(item);
-  } catch (error) {
-    return { items, invalid, error: error as Error };
-  }
-  return { items, invalid };
-}
 
 Deno.test("csvItems() dead-letters a malformed row with its line, reason and raw text, and reads on", async () => {
   const text = 'id,v\n1,a\n2,b"x\n3,c\r\n4,"d"x\r\n5,"multi\nline"e\n6,f\n';

@@ -1,33 +1,16 @@
 import assert from "node:assert/strict";
-import { streamOf } from "../tests/harness.ts";
+import { bytesOf, parseAll, type ParseOutcome, streamOf } from "../tests/harness.ts";
 import { jsonItems, type JsonItemsOptions } from "./json_stream.ts";
-import type { Item, Origin } from "./stage.ts";
-
-interface Invalid {
-  origin: Origin;
-  reason: string;
-  raw: string;
-}
 
 /** Reads everything; returns the items, the invalid records and the error, if one was thrown. */
-async function read(
+function read(
   text: string,
   opts: Omit<JsonItemsOptions, "source" | "onInvalid">,
   size?: number,
-): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
-  const items: Item[] = [];
-  const invalid: Invalid[] = [];
-  try {
-    const iterable = jsonItems(streamOf(text, size), {
-      source: "in.json",
-      ...opts,
-      onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
-    });
-    for await (const item of iterable) items.push(item);
-  } catch (error) {
-    return { items, invalid, error: error as Error };
-  }
-  return { items, invalid };
+): Promise<ParseOutcome> {
+  return parseAll((onInvalid) =>
+    jsonItems(streamOf(text, size), { source: "in.json", ...opts, onInvalid })
+  );
 }
 
 const NESTED = `{
@@ -289,32 +272,14 @@ Deno.test("jsonItems() in auto mode refuses a document whose first two lines are
 
 const FFFD_REASON = "contains U+FFFD: invalid UTF-8 in the input, or a replacement character";
 
-/** A stream of `parts` (text, or raw bytes such as invalid UTF-8), `size` bytes a chunk. */
-function bytesOf(parts: (string | number[])[], size = 65536): ReadableStream<Uint8Array> {
-  const bytes = parts.flatMap((part) =>
-    typeof part === "string" ? [...new TextEncoder().encode(part)] : part
-  );
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) {
-    chunks.push(new Uint8Array(bytes.slice(i, i + size)));
-  }
-  return ReadableStream.from(chunks);
-}
-
-async function readBytes(
+function readBytes(
   parts: (string | number[])[],
   opts: Omit<JsonItemsOptions, "source" | "onInvalid">,
   size?: number,
-): Promise<{ items: Item[]; invalid: Invalid[]; error?: Error }> {
-  const items: Item[] = [];
-  const invalid: Invalid[] = [];
-  const iterable = jsonItems(bytesOf(parts, size), {
-    source: "in.json",
-    ...opts,
-    onInvalid: (origin, reason, raw) => invalid.push({ origin, reason, raw }),
-  });
-  for await (const item of iterable) items.push(item);
-  return { items, invalid };
+): Promise<ParseOutcome> {
+  return parseAll((onInvalid) =>
+    jsonItems(bytesOf(parts, size), { source: "in.json", ...opts, onInvalid })
+  );
 }
 
 Deno.test("jsonItems() dead-letters JSON Lines and array elements holding invalid UTF-8 (U+FFFD)", async () => {

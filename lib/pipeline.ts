@@ -519,18 +519,44 @@ function replaySelection(store: StateStore): ReplaySelection {
   return { keys, origins };
 }
 
-/** A record's key by the pipeline's `key` spec, or null when it has no usable one. */
+/** The pipeline's `key`: a field path, or a template of fields (`{tenant_id}:{id}`). */
+interface KeySpec {
+  text: string;
+  template: boolean;
+  fields: string[];
+}
+
+function keySpecOf(text: string): KeySpec {
+  const template = text.includes("{");
+  return { text, template, fields: template ? templateFields(text) : [text] };
+}
+
+/** A record's key by the pipeline's `key`, or why it has none. */
+function keyOf(spec: KeySpec, data: unknown): { key: string } | { reason: string } {
+  let part: unknown;
+  for (const field of spec.fields) {
+    part = getPath(data, field);
+    // An object or array is no identity ("[object Object]" would make every such record one key).
+    if (part !== null && typeof part === "object") {
+      return {
+        reason: `invalid key: ${JSON.stringify(field)} is ${
+          Array.isArray(part) ? "an array" : "an object"
+        }, expected text or a number`,
+      };
+    }
+  }
+  // A plain path's value is the one part just read.
+  const value = spec.template ? renderTemplate(spec.text, data) : part;
+  const key = value === undefined || value === null ? "" : String(value).trim();
+  return key === "" || (spec.template && /^[:\-_/ ]*$/.test(key))
+    ? { reason: `missing key ${JSON.stringify(spec.text)}` }
+    : { key };
+}
+
+/** A record's key, or null when it has no usable one. */
 function recordKey(keySpec: string, data: unknown): string | null {
-  const template = keySpec.includes("{");
-  const parts = template ? templateFields(keySpec) : [keySpec];
-  if (
-    parts.some((field) => {
-      const part = getPath(data, field);
-      return part === undefined || part === null || typeof part === "object";
-    })
-  ) return null;
-  const key = String(template ? renderTemplate(keySpec, data) : getPath(data, keySpec)).trim();
-  return key === "" || (template && /^[:\-_/ ]*$/.test(key)) ? null : key;
+  const found = keyOf(keySpecOf(keySpec), data);
+  return "key" in found ? found.key : null;
 }
 
 /** Sets each item's final key from the pipeline's `key`; a record without one is dead-lettered. */
@@ -545,70 +571,40 @@ async function* assignKeys(
   log: Logger,
   redactor: Redactor,
 ): AsyncGenerator<Item> {
-  const template = keySpec.includes("{");
-  const fields = template ? templateFields(keySpec) : [];
+  const spec = keySpecOf(keySpec);
   const seen = new KeySet();
+  const reject = (item: Item, reason: string, counted = reason) => {
+    counters.deadLetter(counted);
+    log.warn("Dead-lettered {source} {position}: {reason}", {
+      source: item.origin.source,
+      position: item.origin.position,
+      reason: redactor.redact(reason),
+    });
+    if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
+  };
   for await (const item of items) {
-    const provisional = item.key;
-    const value = template ? renderTemplate(keySpec, item.data) : getPath(item.data, keySpec);
-    const key = value === undefined || value === null ? "" : String(value).trim();
+    const found = keyOf(spec, item.data);
+    const key = "key" in found ? found.key : "";
     if (
-      selection && !selection.keys.has(key) && !selection.keys.has(provisional) &&
+      selection && !selection.keys.has(key) && !selection.keys.has(item.key) &&
       !selection.origins.has(`${item.origin.source}\u0000${item.origin.position}`)
     ) {
       counters.drop("not selected for replay");
       continue;
     }
-    // An object or array is no identity ("[object Object]" would make every such record one key).
-    const composite = !template
-      ? (value !== null && typeof value === "object" ? keySpec : undefined)
-      : fields.find((field) => {
-        const part = getPath(item.data, field);
-        return part !== null && typeof part === "object";
-      });
-    if (composite !== undefined) {
-      const part = getPath(item.data, composite);
-      const reason = `invalid key: ${JSON.stringify(composite)} is ${
-        Array.isArray(part) ? "an array" : "an object"
-      }, expected text or a number`;
-      counters.deadLetter(reason);
-      log.warn("Dead-lettered {source} {position}: {reason}", {
-        source: item.origin.source,
-        position: item.origin.position,
-        reason,
-      });
-      if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
-      continue;
-    }
-    if (key === "" || (template && /^[:\-_/ ]*$/.test(key))) {
-      const reason = `missing key ${JSON.stringify(keySpec)}`;
-      counters.deadLetter(reason);
-      log.warn("Dead-lettered {source} {position}: {reason}", {
-        source: item.origin.source,
-        position: item.origin.position,
-        reason,
-      });
-      if (mode === "run") store.addDeadLetter(item, "key", reason, runId);
+    if ("reason" in found) {
+      reject(item, found.reason);
       continue;
     }
     if (!seen.add(key)) {
       const reason = `duplicate key ${
         JSON.stringify(key)
       } in this input: the first occurrence is synced`;
-      counters.deadLetter(reason.replace(/"[^"]*"/, "…"));
-      log.warn("Dead-lettered {source} {position}: {reason}", {
-        source: item.origin.source,
-        position: item.origin.position,
-        reason: redactor.redact(reason),
-      });
-      if (mode === "run") {
-        store.addDeadLetter(
-          { ...item, key: `${key}@${item.origin.source}#${item.origin.position}` },
-          "key",
-          reason,
-          runId,
-        );
-      }
+      reject(
+        { ...item, key: `${key}@${item.origin.source}#${item.origin.position}` },
+        reason,
+        reason.replace(/"[^"]*"/, "…"),
+      );
       continue;
     }
     yield { ...item, key };

@@ -165,12 +165,12 @@ const records = [
   { id: "A", status: "open", n: 6 },
 ];
 
-async function setup(data: Record<string, unknown>[] = records) {
-  const dir = await Deno.makeTempDir();
+/** The test pipeline over `data`, its ledger at `statePath`. */
+function pipeline(statePath: string, data: Record<string, unknown>[]) {
   const text = JSON.stringify({
     name: "t",
     key: "id",
-    state: { path: join(dir, "t.state.db") },
+    state: { path: statePath },
     stages: [
       { use: "read.inline", records: data },
       { use: "filter.status" },
@@ -178,12 +178,17 @@ async function setup(data: Record<string, unknown>[] = records) {
       { use: "sync-tickets.memory" },
     ],
   });
+  return parseConfig(text, "t.json", { registry, env: {} });
+}
+
+async function setup(data: Record<string, unknown>[] = records) {
+  const dir = await Deno.makeTempDir();
   destination.clear();
   rejectKeys = new Set();
   authFailAfter = Infinity;
   failAtClose = false;
   readerCommits.length = 0;
-  return { dir, config: parseConfig(text, "t.json", { registry, env: {} }) };
+  return { dir, config: pipeline(join(dir, "t.state.db"), data) };
 }
 
 Deno.test("runPipeline() accounts for every record, dead-letters with origin, and exits 4", async () => {
@@ -268,28 +273,11 @@ Deno.test("runPipeline() replay re-processes only dead-lettered records once the
 
   // The input is fixed and the remote now accepts B.
   rejectKeys = new Set();
-  const fixed = parseConfig(
-    JSON.stringify({
-      name: "t",
-      key: "id",
-      state: { path: config.statePath },
-      stages: [
-        {
-          use: "read.inline",
-          records: [{ id: "A", status: "open", n: 1 }, { id: "B", status: "open", n: 2 }, {
-            id: "C",
-            status: "open",
-            n: 3,
-          }],
-        },
-        { use: "filter.status" },
-        { use: "transform.number" },
-        { use: "sync-tickets.memory" },
-      ],
-    }),
-    "t.json",
-    { registry, env: {} },
-  );
+  const fixed = pipeline(config.statePath, [
+    { id: "A", status: "open", n: 1 },
+    { id: "B", status: "open", n: 2 },
+    { id: "C", status: "open", n: 3 },
+  ]);
   const replay = await runPipeline({ config: fixed, mode: "run", replay: true });
   assert.equal(replay.exitCode, 0);
   assert.deepEqual(readerCommits, [], "a replay reads only the dead letters: the input stays");
@@ -487,22 +475,7 @@ Deno.test("runPipeline() dead-letters a record whose key is an object or an arra
 Deno.test("runPipeline() resolves a transform's dead letter only when that record syncs, not another at its position", async () => {
   const { dir, config } = await setup([{ id: "X", status: "open", n: "x" }]);
   assert.equal((await runPipeline({ config, mode: "run" })).exitCode, 4);
-  const next = (records: Record<string, unknown>[]) =>
-    parseConfig(
-      JSON.stringify({
-        name: "t",
-        key: "id",
-        state: { path: config.statePath },
-        stages: [
-          { use: "read.inline", records },
-          { use: "filter.status" },
-          { use: "transform.number" },
-          { use: "sync-tickets.memory" },
-        ],
-      }),
-      "t.json",
-      { registry, env: {} },
-    );
+  const next = (records: Record<string, unknown>[]) => pipeline(config.statePath, records);
   const open = () => {
     const store = StateStore.open(config.statePath, { readOnly: true });
     const letters = store.listDeadLetters().map((d) => `${d.key} ${d.position}`);
@@ -533,21 +506,7 @@ Deno.test("runPipeline() resolves a letter without a key of its own when a recor
   const store = StateStore.open(config.statePath, { readOnly: true });
   assert.deepEqual(store.listDeadLetters().map((d) => d.key), ["inline#index 0"]);
   store.close();
-  const fixed = parseConfig(
-    JSON.stringify({
-      name: "t",
-      key: "id",
-      state: { path: config.statePath },
-      stages: [
-        { use: "read.inline", records: [{ id: "A", status: "open", n: 1 }] },
-        { use: "filter.status" },
-        { use: "transform.number" },
-        { use: "sync-tickets.memory" },
-      ],
-    }),
-    "t.json",
-    { registry, env: {} },
-  );
+  const fixed = pipeline(config.statePath, [{ id: "A", status: "open", n: 1 }]);
   assert.equal((await runPipeline({ config: fixed, mode: "run" })).exitCode, 0);
   const after = StateStore.open(config.statePath, { readOnly: true });
   assert.equal(after.countOpenDeadLetters(), 0, "the line at that origin now parses and syncs");

@@ -21,7 +21,7 @@
  * @module
  */
 import { z } from "zod";
-import { csvItems, csvOptionsSchema } from "./csv.ts";
+import { checkCsvOptions, csvItems, csvOptionsSchema } from "./csv.ts";
 import type { CsvOptions } from "./csv.ts";
 import { zoneSchema } from "./datetime.ts";
 import type { Item, Origin, ReadRuntime, StageContext } from "./stage.ts";
@@ -93,22 +93,15 @@ export const snapshotConfigShape = {
 };
 
 /**
- * The cross-field rule of {@linkcode snapshotConfigShape} (zod refinement):
- * without a header row the CSV needs `columns`. Both snapshot readers apply
- * it to their schemas, so config validation reports it with its path.
+ * The cross-field rules of {@linkcode snapshotConfigShape} (zod refinement),
+ * the CSV options' among them. Both snapshot readers apply it to their
+ * schemas, so config validation reports them with their paths.
  */
 export function checkSnapshotConfig(
   config: { header: boolean; columns?: string[]; select: string; moveOnSuccess: boolean },
   ctx: z.RefinementCtx,
 ): void {
-  if (!config.header && config.columns === undefined) {
-    ctx.addIssue({
-      code: "custom",
-      path: ["columns"],
-      message: 'required when "header" is false: expected the column names in file order',
-      input: undefined,
-    });
-  }
+  checkCsvOptions(config, ctx);
   // The skip cursor remembers one file: without moving them, an older change would load again.
   if (config.select === "all-oldest-first" && config.moveOnSuccess === false) {
     ctx.addIssue({

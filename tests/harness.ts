@@ -16,6 +16,7 @@ import {
   type Clock,
   defineStage,
   type Item,
+  type Origin,
   type ReadRuntime,
   type RecordState,
   type RunOptions,
@@ -248,6 +249,50 @@ export function streamOf(text: string, size = 65536): ReadableStream<Uint8Array>
   const chunks: Uint8Array[] = [];
   for (let i = 0; i < bytes.length; i += size) chunks.push(bytes.slice(i, i + size));
   return ReadableStream.from(chunks);
+}
+
+/** A stream of `parts` (text, or raw bytes such as invalid UTF-8), `size` bytes a chunk. */
+export function bytesOf(parts: (string | number[])[], size = 65536): ReadableStream<Uint8Array> {
+  const bytes = parts.flatMap((part) =>
+    typeof part === "string" ? [...new TextEncoder().encode(part)] : part
+  );
+  const chunks: Uint8Array[] = [];
+  for (let i = 0; i < bytes.length; i += size) {
+    chunks.push(new Uint8Array(bytes.slice(i, i + size)));
+  }
+  return ReadableStream.from(chunks);
+}
+
+/** A record a parser could not turn into an item, as its `onInvalid` received it. */
+export interface InvalidRecord {
+  origin: Origin;
+  reason: string;
+  raw: string;
+}
+
+/** What a parser yielded and reported, and the error that stopped it, if one did. */
+export interface ParseOutcome {
+  items: Item[];
+  invalid: InvalidRecord[];
+  error?: Error;
+}
+
+/** Runs a parser to its end, collecting its items, its invalid records and its error. */
+export async function parseAll(
+  parse: (onInvalid: (origin: Origin, reason: string, raw: string) => void) => AsyncIterable<Item>,
+): Promise<ParseOutcome> {
+  const items: Item[] = [];
+  const invalid: InvalidRecord[] = [];
+  try {
+    for await (
+      const item of parse((origin, reason, raw) => invalid.push({ origin, reason, raw }))
+    ) {
+      items.push(item);
+    }
+  } catch (error) {
+    return { items, invalid, error: error as Error };
+  }
+  return { items, invalid };
 }
 
 /** Captures the rendered `ticketsync` log lines while `fn` runs. */

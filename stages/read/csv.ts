@@ -5,7 +5,7 @@
  * @module
  */
 import { z } from "zod";
-import { csvItems, csvOptionsSchema } from "../../lib/csv.ts";
+import { checkCsvOptions, csvItems, csvOptionsSchema } from "../../lib/csv.ts";
 import { fileReader } from "../../lib/source.ts";
 import { defineStage } from "../../lib/stage.ts";
 
@@ -19,16 +19,7 @@ export const stage = defineStage({
       'File to read, e.g. "fixtures/tickets.csv"; relative paths resolve against the working directory',
     ),
     ...csvOptionsSchema.shape,
-  }).strict().superRefine(function checkColumns(config, ctx) {
-    if (!config.header && config.columns === undefined) {
-      ctx.addIssue({
-        code: "custom",
-        path: ["columns"],
-        message: 'required when "header" is false: expected the column names in file order',
-        input: undefined,
-      });
-    }
-  }),
+  }).strict().superRefine(checkCsvOptions),
   create(config, ctx) {
     const { path, ...csv } = config;
     return fileReader(path, ctx, function parseCsv(stream, source, onInvalid) {

@@ -62,10 +62,11 @@ const COMMIT_INTERVAL_MS = 1000;
 /** Records whose ledger state is read in one query. */
 const LOOKUP_BATCH = 100;
 
-/** A run id that sorts by time: `20261123T152001Z-3fa9`. */
+/** A run id that sorts by time: `20261123T152001Z-3fa9c01e`. */
 export function newRunId(now: Temporal.Instant): string {
   const stamp = now.toString({ smallestUnit: "second" }).replace(/[-:]/g, "");
-  return `${stamp}-${crypto.randomUUID().slice(0, 4)}`;
+  // 8 hex digits: an incremental feed may start many runs in one second.
+  return `${stamp}-${crypto.randomUUID().slice(0, 8)}`;
 }
 
 const systemClock: Clock = { now: () => Temporal.Now.instant() };
@@ -208,6 +209,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
       items = counted(process, { from: stageCounter(index), into: stageCounter(index + 1) });
     });
     const selection = input.replay ? replaySelection(store) : null;
+    store.replaying = input.replay === true;
     if (selection && selection.keys.size === 0 && selection.origins.size === 0) {
       log.info("Nothing to replay: no open dead letters");
     }
@@ -435,18 +437,13 @@ function stageContext(
         reason: redactor.redact(reason),
       });
       if (input.mode === "run") {
-        // Under the record's own key when it has one (a filter or transform
-        // found it invalid): the letter is then resolved only when that record
-        // syncs, not when another one takes its place in the input.
+        // With the key the record had when it failed (a filter or transform
+        // found it invalid), so that another record taking its place in the
+        // input does not resolve it (see StateStore's #resolve).
         const key = entry.definition.kind === "read"
           ? null
           : recordKey(input.config.key, item.data);
-        store.addDeadLetter(
-          key ? { ...item, key } : item,
-          entry.id,
-          redactor.redact(reason),
-          runId,
-        );
+        store.addDeadLetter(item, entry.id, redactor.redact(reason), runId, key);
       }
     },
     redact: (text) => redactor.redact(text),

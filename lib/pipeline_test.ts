@@ -478,18 +478,18 @@ Deno.test("runPipeline() resolves a transform's dead letter only when that recor
   const next = (records: Record<string, unknown>[]) => pipeline(config.statePath, records);
   const open = () => {
     const store = StateStore.open(config.statePath, { readOnly: true });
-    const letters = store.listDeadLetters().map((d) => `${d.key} ${d.position}`);
+    const letters = store.listDeadLetters().map((d) => `${d.key} ${d.stage}`);
     store.close();
     return letters;
   };
-  assert.deepEqual(open(), ["X index 0"], "stored under the record's own key");
+  assert.deepEqual(open(), ["inline#index 0 stages[2] transform.number"]);
   // X left the input; Y now sits at index 0 and syncs: X is still not fixed.
   assert.equal(
     (await runPipeline({ config: next([{ id: "Y", status: "open", n: 1 }]), mode: "run" }))
       .exitCode,
     0,
   );
-  assert.deepEqual(open(), ["X index 0"]);
+  assert.deepEqual(open(), ["inline#index 0 stages[2] transform.number"]);
   // X comes back fixed: resolved.
   const fixed = await runPipeline({
     config: next([{ id: "Y", status: "open", n: 1 }, { id: "X", status: "open", n: 2 }]),

@@ -73,6 +73,9 @@ const MIGRATIONS: readonly string[] = [
      created_at TEXT NOT NULL,
      PRIMARY KEY (namespace, key)
    );`,
+  // The key a record had when a filter or transform dead-lettered it (see #resolve).
+  `ALTER TABLE dead_letters ADD COLUMN record_key TEXT;
+   CREATE INDEX dead_letters_open_record ON dead_letters(record_key) WHERE resolved_at IS NULL;`,
 ];
 
 /** The schema version this build writes. */
@@ -125,6 +128,8 @@ export class StateStore implements StageState {
   readonly #statements = new Map<string, StatementSync>();
   #now: () => string;
   readonly #readOnly: boolean;
+  /** Set for a replay: a letter is then resolved by its origin alone (see #resolve). */
+  replaying = false;
   /** The cache file's connection, opened on first use. */
   #cacheDb: DatabaseSync | undefined;
   readonly #cacheStatements = new Map<string, StatementSync>();
@@ -369,9 +374,28 @@ export class StateStore implements StageState {
 
   // ---- dead letters ----
 
-  /** Stores a dead letter at once (reopens/updates the open one for the same key). */
-  addDeadLetter(item: Item, stage: string, reason: string, runId: string): void {
-    this.#addDeadLetter(item.key, item.origin, stage, reason, item.data, runId, this.#now());
+  /**
+   * Stores a dead letter at once (reopens/updates the open one for the same
+   * key). `recordKey`: the pipeline key the record had when it failed, if it
+   * had one (it tells the record from another that later sits at its origin).
+   */
+  addDeadLetter(
+    item: Item,
+    stage: string,
+    reason: string,
+    runId: string,
+    recordKey: string | null = null,
+  ): void {
+    this.#addDeadLetter(
+      item.key,
+      item.origin,
+      stage,
+      reason,
+      item.data,
+      runId,
+      this.#now(),
+      recordKey,
+    );
   }
 
   #addDeadLetter(
@@ -382,14 +406,15 @@ export class StateStore implements StageState {
     data: unknown,
     runId: string,
     now: string,
+    recordKey: string | null = null,
   ): void {
     this.#stmt(
-      `INSERT INTO dead_letters (key, source, position, stage, reason, data, run_id, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO dead_letters (key, source, position, stage, reason, data, run_id, created_at, updated_at, record_key)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (key) WHERE resolved_at IS NULL DO UPDATE SET
          source = excluded.source, position = excluded.position, stage = excluded.stage,
          reason = excluded.reason, data = coalesce(excluded.data, data), run_id = excluded.run_id,
-         attempts = attempts + 1, updated_at = excluded.updated_at`,
+         attempts = attempts + 1, updated_at = excluded.updated_at, record_key = excluded.record_key`,
     ).run(
       key,
       origin.source,
@@ -400,23 +425,26 @@ export class StateStore implements StageState {
       runId,
       now,
       now,
+      recordKey,
     );
   }
 
   /**
    * Resolves the open dead letters of a record that synced: those under its
-   * key, and those stored under a key made of their origin (a record read or
-   * transformed without a usable key of its own, `source#position`, or a
-   * duplicate, `key@source#position`) at the same origin. A letter with a
-   * real key is resolved only by that key: another record now at its
-   * position (a page that shifted) says nothing about it.
+   * key or naming it as their record, and those stored under a key made of their origin (`source#position`,
+   * or a duplicate's `key@source#position`) at the same origin, unless the
+   * letter says the record there had another key (it left the input and
+   * another took its place). A letter whose record's key changed later in the
+   * pipeline (a map that upper-cases it) is resolved by origin in a replay,
+   * which re-reads exactly those origins.
    */
   #resolve(key: string, origin: Item["origin"], now: string): void {
     this.#stmt(
       `UPDATE dead_letters SET resolved_at = ?1
-       WHERE resolved_at IS NULL AND (key = ?2 OR (source = ?3 AND position = ?4
-         AND substr(key, -length(?3 || '#' || ?4)) = ?3 || '#' || ?4))`,
-    ).run(now, key, origin.source, origin.position);
+       WHERE resolved_at IS NULL AND (key = ?2 OR record_key = ?2 OR (source = ?3 AND position = ?4
+         AND substr(key, -length(?3 || '#' || ?4)) = ?3 || '#' || ?4
+         AND (?5 OR record_key IS NULL OR record_key = ?2)))`,
+    ).run(now, key, origin.source, origin.position, this.replaying ? 1 : 0);
   }
 
   /** Resolves every open dead letter read from `source`; returns how many. */

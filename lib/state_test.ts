@@ -223,3 +223,39 @@ Deno.test("StateStore keeps cached values in their own file: a rolled-back run k
     again.close();
   });
 });
+
+Deno.test("StateStore resolves a letter by origin only for the record it was, or in a replay", async () => {
+  await withStore((store) => {
+    const at = { source: "api/requests", position: "page 1, index 0" };
+    const letter = (recordKey: string | null) =>
+      store.addDeadLetter(
+        { key: "api/requests#page 1, index 0", data: { id: "x" }, origin: at },
+        "stages[1] transform.map",
+        "bad",
+        "r1",
+        recordKey,
+      );
+    const synced = (key: string) =>
+      store.commitResults([{ key, hash: "h", outcome: "created", runId: "r2", origin: at }]);
+
+    letter("X");
+    synced("Y"); // another record now at that page and index
+    assert.equal(store.countOpenDeadLetters(), 1);
+    synced("X"); // the record itself, fixed
+    assert.equal(store.countOpenDeadLetters(), 0);
+
+    // Its key changed after it failed (inc-1 became INC-1): a run leaves it, a replay resolves it.
+    letter("inc-1");
+    synced("INC-1");
+    assert.equal(store.countOpenDeadLetters(), 1);
+    store.replaying = true;
+    synced("INC-1");
+    assert.equal(store.countOpenDeadLetters(), 0);
+
+    // A letter without a key (a line that did not parse) is resolved by its origin.
+    store.replaying = false;
+    letter(null);
+    synced("Z");
+    assert.equal(store.countOpenDeadLetters(), 0);
+  });
+});

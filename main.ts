@@ -17,6 +17,7 @@ import {
   errorMessage,
   ExitCode,
   MissingError,
+  secretsOf,
   TicketsyncError,
 } from "./lib/errors.ts";
 import { setupLogging } from "./lib/log.ts";
@@ -149,6 +150,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     return ExitCode.Usage;
   } catch (error) {
+    redactor.add(secretsOf(error));
     const message = redactor.redact(errorMessage(error));
     if (error instanceof TicketsyncError) {
       log.error("{message}", { message });

@@ -11,7 +11,7 @@
 import { z } from "zod";
 import { resolve } from "node:path";
 import { GLOBAL_OPTIONS } from "./args.ts";
-import { ConfigError, MissingError } from "./errors.ts";
+import { attachSecrets, ConfigError, MissingError } from "./errors.ts";
 import {
   exampleValues,
   isSecretColumn,
@@ -21,7 +21,7 @@ import {
   runLookups,
 } from "./lookup.ts";
 import { closest, type Registry, stageEntryId } from "./registry.ts";
-import { collectSecrets } from "./secret.ts";
+import { collectSecrets, concealSecrets } from "./secret.ts";
 import type { StageDefinition, StageKind } from "./stage.ts";
 
 /** The type a declared parameter takes on the command line. */
@@ -153,7 +153,13 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
   // stops before a lookup asks its database.
   const checked = validateConfig(raw, path, options);
   if (!options.lookups || Object.keys(checked.lookups).length === 0) return checked;
-  const values = await runLookups(checked.lookups, options.cwd ?? Deno.cwd());
+  let values: LookupValues;
+  try {
+    values = await runLookups(checked.lookups, options.cwd ?? Deno.cwd());
+  } catch (error) {
+    // Its message may quote a parameter that is secret (a token): the catcher redacts it.
+    throw attachSecrets(error, checked.secrets);
+  }
   return validateConfig(raw, path, options, values);
 }
 
@@ -222,13 +228,15 @@ function validateConfig(
   });
 
   const top = pipelineSchema.safeParse(interpolated, { reportInput: true });
-  if (!top.success) problems.push(...formatIssues(top.error.issues, []));
+  const conceal = (text: string) => concealSecrets(text, secrets);
+  if (!top.success) problems.push(...formatIssues(top.error.issues, [], undefined, conceal));
+  else collectSecrets(lookupsSchema, top.data.lookups, secrets);
 
   const stages: StageEntry[] = [];
   const rawStages = (interpolated as { stages?: unknown })?.stages;
   if (Array.isArray(rawStages)) {
     rawStages.forEach((entry, index) => {
-      const stage = parseStageEntry(entry, index, options.registry, problems, secrets);
+      const stage = parseStageEntry(entry, index, options.registry, problems, secrets, conceal);
       if (stage) stages.push(stage);
     });
     if (stages.length === rawStages.length) checkOrder(stages, problems);
@@ -246,7 +254,8 @@ function validateConfig(
     const reported = problems.filter((problem) =>
       ![...unresolved].some((at) => problem.startsWith(`${at}:`))
     );
-    throw new ConfigError(`Invalid config "${path}"`, reported);
+    // The problems may quote values that are secret: the catcher redacts them.
+    throw attachSecrets(new ConfigError(`Invalid config "${path}"`, reported), secrets);
   }
   const pipeline = top.data;
   return {
@@ -291,6 +300,7 @@ function parseStageEntry(
   registry: Registry,
   problems: string[],
   secrets: Set<string>,
+  conceal: (text: string) => string,
 ): StageEntry | undefined {
   const at = `stages[${index}]`;
   if (entry === null || typeof entry !== "object" || Array.isArray(entry)) {
@@ -317,11 +327,13 @@ function parseStageEntry(
   const { use: _use, id, ...rest } = entry as Record<string, unknown>;
   const checkedId = stageEntryId.safeParse(id, { reportInput: true });
   if (!checkedId.success) {
-    problems.push(...formatIssues(checkedId.error.issues, ["stages", index, "id"]));
+    problems.push(
+      ...formatIssues(checkedId.error.issues, ["stages", index, "id"], undefined, conceal),
+    );
   }
   const parsed = definition.config.safeParse(rest, { reportInput: true });
   if (!parsed.success) {
-    problems.push(...formatIssues(parsed.error.issues, ["stages", index], definition));
+    problems.push(...formatIssues(parsed.error.issues, ["stages", index], definition, conceal));
   }
   if (!parsed.success || !checkedId.success) return undefined;
   const config = parsed.data as Record<string, unknown>;
@@ -413,14 +425,21 @@ function interpolate(
  * placeholder built from others (`${env:${var:region}_API}`) still resolves.
  */
 const DOLLAR = "\uE000";
+/** The two private-use characters as they really occur are written as an escape meanwhile. */
+const escapeMarks = (text: string) =>
+  text.replace(/[\uE000\uE001]/g, (c) => c === DOLLAR ? "\uE001a" : "\uE001b");
+const MARKS = /\uE000|\uE001[ab]/g;
+const unescapeMarks = (text: string) =>
+  text.replace(MARKS, (mark) => mark === DOLLAR ? "$" : mark === "\uE001a" ? DOLLAR : "\uE001");
 
 function interpolateString(
   text: string,
   path: (string | number)[],
   ctx: InterpolationContext,
 ): unknown {
-  let current = text;
-  const done = () => current.replaceAll(DOLLAR, "$");
+  if (!text.includes("${")) return text;
+  let current = escapeMarks(text);
+  const done = () => unescapeMarks(current);
   for (let guard = 0; guard < 20; guard++) {
     const match = PLACEHOLDER.exec(current);
     if (!match) return done();
@@ -458,7 +477,7 @@ function interpolateString(
     const value = String(replacement);
     // A piece of a longer string: if that string is secret, the piece is too (see collectPieces).
     if (source === "env" || (source === "lookup" && ctx.realLookups)) ctx.pieces?.push(value);
-    current = current.slice(0, match.index) + value.replaceAll("$", DOLLAR) +
+    current = current.slice(0, match.index) + escapeMarks(value).replaceAll("$", DOLLAR) +
       current.slice(match.index + whole.length);
   }
   ctx.problems.push(`${formatPath(path)}: placeholders nest too deeply in ${JSON.stringify(text)}`);
@@ -612,10 +631,12 @@ export function formatPath(path: readonly PropertyKey[]): string {
 }
 
 /** A short rendering of a value for error messages. */
-export function describeValue(value: unknown): string {
+export function describeValue(value: unknown, conceal?: (text: string) => string): string {
   if (value === undefined) return "nothing";
   if (typeof value === "string") {
-    return JSON.stringify(value.length > 60 ? `${value.slice(0, 57)}...` : value);
+    // Secrets go before the cut: a cut secret would no longer match the redactor.
+    const text = conceal ? conceal(value) : value;
+    return JSON.stringify(text.length > 60 ? `${text.slice(0, 57)}...` : text);
   }
   if (Array.isArray(value)) return "an array";
   if (value === null) return "null";
@@ -639,6 +660,7 @@ export function formatIssues(
   issues: readonly z.core.$ZodIssue[],
   prefix: PropertyKey[],
   definition?: StageDefinition,
+  conceal?: (text: string) => string,
 ): string[] {
   const lines: string[] = [];
   for (const issue of issues) {
@@ -650,7 +672,7 @@ export function formatIssues(
         lines.push(
           input === undefined
             ? `${formatPath(path)}: required: expected ${expected}`
-            : `${formatPath(path)}: expected ${expected}, got ${describeValue(input)}`,
+            : `${formatPath(path)}: expected ${expected}, got ${describeValue(input, conceal)}`,
         );
         break;
       }
@@ -682,18 +704,18 @@ export function formatIssues(
             !issue.inclusive
           ? "a positive number"
           : what;
-        lines.push(`${formatPath(path)}: expected ${shown}, got ${describeValue(input)}`);
+        lines.push(`${formatPath(path)}: expected ${shown}, got ${describeValue(input, conceal)}`);
         break;
       }
       case "invalid_key":
         // A record key that fails its own schema: its issues, at the key's path.
-        lines.push(...formatIssues(issue.issues, path, definition));
+        lines.push(...formatIssues(issue.issues, path, definition, conceal));
         break;
       case "invalid_value":
         lines.push(
           `${formatPath(path)}: expected ${issue.values.length === 1 ? "" : "one of "}${
             issue.values.map((v) => JSON.stringify(v)).join(", ")
-          }, got ${describeValue(input)}`,
+          }, got ${describeValue(input, conceal)}`,
         );
         break;
       case "invalid_union": {
@@ -703,16 +725,16 @@ export function formatIssues(
           !(option.length === 1 && option[0].code === "invalid_type" && option[0].path.length === 0)
         );
         if (relevant.length === 1) {
-          lines.push(...formatIssues(relevant[0], path, definition));
+          lines.push(...formatIssues(relevant[0], path, definition, conceal));
         } else {
-          lines.push(`${formatPath(path)}: ${issue.message}, got ${describeValue(input)}`);
+          lines.push(`${formatPath(path)}: ${issue.message}, got ${describeValue(input, conceal)}`);
         }
         break;
       }
       default:
         lines.push(
           `${formatPath(path)}: ${issue.message}${
-            input !== undefined ? `, got ${describeValue(input)}` : ""
+            input !== undefined ? `, got ${describeValue(input, conceal)}` : ""
           }`,
         );
     }

@@ -4,7 +4,7 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { withTempDir } from "../tests/harness.ts";
 import { loadConfig, parseConfig, parseDotenv } from "./config.ts";
-import { ConfigError, MissingError } from "./errors.ts";
+import { ConfigError, MissingError, secretsOf } from "./errors.ts";
 import { Registry } from "./registry.ts";
 import { secret } from "./secret.ts";
 import { defineStage } from "./stage.ts";
@@ -263,6 +263,17 @@ Deno.test("parseConfig() inserts values as they are: no $ pattern, no placeholde
   );
   assert.equal(loaded.stages[0].config.path, "x-a$$b$`d$&-lit-${env:HOME}-y");
   assert.equal(loaded.stages[1].config.url, "pa$$w$&rd");
+  // The private-use character that stands in for $ meanwhile is kept where it really is.
+  const marks = parseConfig(
+    config([{ use: "read.lines", path: "in\uE000${env:A}\uE000\uE001a.json" }, {
+      use: "sync-tickets.sink",
+      url: "u\uE000",
+    }]),
+    "p.json",
+    { registry, env: { A: "$x\uE000$" } },
+  );
+  assert.equal(marks.stages[0].config.path, "in\uE000$x\uE000$\uE000\uE001a.json");
+  assert.equal(marks.stages[1].config.url, "u\uE000");
 });
 
 Deno.test("parseConfig() keeps an env value secret inside a secret field built around it", () => {
@@ -406,4 +417,78 @@ Deno.test("loadConfig() reports config problems before a lookup asks its databas
       },
     );
   });
+});
+
+Deno.test("loadConfig() keeps secret values out of its errors: cut values are concealed first, the rest noted", async () => {
+  await withTempDir("config_test_", async (dir) => {
+    // The looked-up URL is secret and invalid for the field that uses it.
+    const db = new DatabaseSync(join(dir, "tenants.db"));
+    db.exec(`create table tenants (id text, base_url text, token text);
+      insert into tenants values ('acme', 'sdp.example.com/tok-9f8e7d6c5b4a-0123456789-abcdefghij-klmn', 't');`);
+    db.close();
+    await Deno.writeTextFile(
+      join(dir, "p.json"),
+      JSON.stringify({
+        name: "t",
+        key: "id",
+        params: { "tenant-id": { required: true } },
+        lookups: {
+          tenant: {
+            sqlite: "tenants.db",
+            query: "select base_url from tenants where id = $1",
+            params: ["${var:tenant-id}"],
+            columns: { base_url: { secret: true, example: 7 } },
+          },
+        },
+        stages: [
+          { use: "read.lines", path: "x" },
+          { use: "sync-tickets.sink", url: "u", days: "${lookup:tenant.base_url}" },
+        ],
+      }),
+    );
+    const options = { registry, env: {}, cwd: dir, lookups: true };
+    const invalid = await loadConfig(join(dir, "p.json"), {
+      ...options,
+      paramArgs: { "tenant-id": "acme" },
+    }).catch((error) => error);
+    assert.ok(invalid instanceof ConfigError, String(invalid));
+    assert.deepEqual(invalid.problems, ['stages[1].days: expected a number, got "***"']);
+    assert.ok(
+      secretsOf(invalid).includes("sdp.example.com/tok-9f8e7d6c5b4a-0123456789-abcdefghij-klmn"),
+    );
+
+    // A lookup that fails quoting a secret parameter: the secret goes with the error.
+    const config = JSON.parse(await Deno.readTextFile(join(dir, "p.json")));
+    config.lookups.tenant.params = ["${env:TENANT_TOKEN}"];
+    await Deno.writeTextFile(join(dir, "p2.json"), JSON.stringify(config));
+    const missing = await loadConfig(join(dir, "p2.json"), {
+      ...options,
+      env: { TENANT_TOKEN: "tok_live_9a8b7c6d5e" },
+      paramArgs: { "tenant-id": "acme" },
+    }).catch((error) => error);
+    assert.ok(missing instanceof MissingError, String(missing));
+    assert.match(missing.message, /no row for \["tok_live_9a8b7c6d5e"\]/);
+    assert.ok(secretsOf(missing).includes("tok_live_9a8b7c6d5e"));
+  });
+});
+
+Deno.test("parseConfig() counts a lookup's PostgreSQL URL, and the env pieces in it, as secrets", () => {
+  const loaded = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      lookups: {
+        tenant: {
+          postgres: "postgres://app:${env:DB_PASS}@db.internal/agent",
+          query: "select 1 as x",
+          columns: { x: {} },
+        },
+      },
+      stages: good,
+    }),
+    "p.json",
+    { registry, env: { DB_PASS: "hunter2-pw", SINK_URL: "u" } },
+  );
+  assert.ok(loaded.secrets.has("postgres://app:hunter2-pw@db.internal/agent"));
+  assert.ok(loaded.secrets.has("hunter2-pw"));
 });

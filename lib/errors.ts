@@ -25,6 +25,25 @@ export const ExitCode = {
 /** One of the values of {@linkcode ExitCode}. */
 export type ExitCodeValue = typeof ExitCode[keyof typeof ExitCode];
 
+const SECRETS = Symbol("secrets");
+
+/**
+ * Notes on `error` the secret values its message may quote (config problems
+ * quote config values), for whoever reports it to redact; returns it.
+ */
+export function attachSecrets<E>(error: E, secrets: Iterable<string>): E {
+  if (error instanceof Error) {
+    const known = (error as Error & { [SECRETS]?: string[] })[SECRETS] ?? [];
+    Object.defineProperty(error, SECRETS, { value: [...known, ...secrets], configurable: true });
+  }
+  return error;
+}
+
+/** The secrets {@linkcode attachSecrets} noted on an error (none for others). */
+export function secretsOf(error: unknown): string[] {
+  return (error as { [SECRETS]?: string[] } | null)?.[SECRETS] ?? [];
+}
+
 /** Base class: an error that ends the run with a known exit code. */
 export class TicketsyncError extends Error {
   /** The exit code the process ends with. */

@@ -15,6 +15,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { ConfigError, errorMessage, MissingError, RemoteError, TicketsyncError } from "./errors.ts";
 import { openDatabase, pgErrorMessage } from "./postgres.ts";
+import { secret } from "./secret.ts";
 import { openDatabase as openSqlite } from "./sqlite.ts";
 
 /** A column a lookup returns. */
@@ -29,7 +30,7 @@ export const lookupColumnSchema = z.object({
 
 /** One lookup: a query returning one row. */
 export const lookupSchema = z.object({
-  postgres: z.string().min(1).optional().describe(
+  postgres: secret(z.string().min(1)).optional().describe(
     "PostgreSQL URL to query, e.g. ${env:DATABASE_URL}.",
   ),
   sqlite: z.string().min(1).optional().describe(

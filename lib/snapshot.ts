@@ -98,10 +98,26 @@ export const snapshotConfigShape = {
  * schemas, so config validation reports them with their paths.
  */
 export function checkSnapshotConfig(
-  config: { header: boolean; columns?: string[]; select: string; moveOnSuccess: boolean },
+  config: {
+    header: boolean;
+    columns?: string[];
+    select: string;
+    moveOnSuccess: boolean;
+    processedPrefix: string;
+  },
   ctx: z.RefinementCtx,
 ): void {
   checkCsvOptions(config, ctx);
+  // Loaded files must leave the folder the reader lists, or they would be loaded again.
+  const processed = config.processedPrefix.replace(/^(\.\/)+/, "").replace(/\/+$/, "");
+  if (processed === "" || processed === "." || processed.split("/").includes("..")) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["processedPrefix"],
+      message: 'expected a folder inside the prefix, like "processed/"',
+      input: config.processedPrefix,
+    });
+  }
   // The skip cursor remembers one file: without moving them, an older change would load again.
   if (config.select === "all-oldest-first" && config.moveOnSuccess === false) {
     ctx.addIssue({

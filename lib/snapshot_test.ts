@@ -101,3 +101,15 @@ Deno.test("snapshotConfigSchema needs moveOnSuccess for an incremental feed", ()
     true,
   );
 });
+
+Deno.test("snapshotConfigSchema refuses a processedPrefix that is the listed folder itself", () => {
+  for (const processedPrefix of ["./", ".", "/", "../done/", "a/../.."]) {
+    const parsed = snapshotConfigSchema.safeParse({ processedPrefix });
+    assert.deepEqual(
+      parsed.error?.issues.map((issue) => issue.path),
+      [["processedPrefix"]],
+      processedPrefix,
+    );
+  }
+  assert.equal(snapshotConfigSchema.safeParse({ processedPrefix: "./done/" }).success, true);
+});

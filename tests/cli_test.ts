@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
 import { acquireLock } from "../lib/lock.ts";
 import { cliCommand, ROOT, runCli } from "./cli.ts";
 
@@ -282,6 +283,50 @@ Deno.test("cli: plan prints each create or update with the changed fields, and w
       before,
       "plan wrote nothing",
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: a config that fails on a looked-up or env secret never prints it", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    const db = new DatabaseSync(join(dir, "tenants.db"));
+    db.exec(`create table tenants (id text, base_url text);
+      insert into tenants values ('acme', 'not a url, but a secret: sk-4f3e2d1c0b');`);
+    db.close();
+    await Deno.writeTextFile(join(dir, "in.csv"), "id\n1\n");
+    const config = (params: string[]) =>
+      JSON.stringify({
+        name: "p",
+        key: "id",
+        lookups: {
+          tenant: {
+            sqlite: "tenants.db",
+            query: "select base_url from tenants where id = $1",
+            params,
+            columns: { base_url: { secret: true, example: "https://x.example" } },
+          },
+        },
+        stages: [
+          { use: "read.http", baseUrl: "${lookup:tenant.base_url}", path: "/x", items: "rows" },
+          { use: "sync-tickets.sqlite", path: "out.db", table: "t", columns: { id: {} } },
+        ],
+      });
+    await Deno.writeTextFile(join(dir, "bad-url.json"), config(["acme"]));
+    const badUrl = await runCli(["run", "bad-url.json"], { cwd: dir });
+    assert.equal(badUrl.code, 1, badUrl.stderr);
+    assert.match(badUrl.stderr, /stages\[0\]\.baseUrl: .*got "\*\*\*"/);
+    assert.doesNotMatch(badUrl.stderr, /sk-4f3e2d1c0b/);
+
+    await Deno.writeTextFile(join(dir, "bad-param.json"), config(["${env:TENANT_TOKEN}"]));
+    const noRow = await runCli(["run", "bad-param.json"], {
+      cwd: dir,
+      env: { TENANT_TOKEN: "tok_live_9a8b7c6d5e" },
+    });
+    assert.equal(noRow.code, 2, noRow.stderr);
+    assert.match(noRow.stderr, /lookups\.tenant: no row for \["\*\*\*"\]/);
+    assert.doesNotMatch(noRow.stderr, /tok_live/);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }

@@ -418,11 +418,14 @@ export const stage = defineStage({
           }
           cursors.add(cursor);
         } else if (!config.hasMore) {
-          if (pageSize !== undefined && list.length < pageSize) return;
-          if (total !== undefined && fetched >= total) return;
+          // A known total decides: a server may cap its pages below `size`.
+          if (total !== undefined) {
+            if (fetched >= total) return;
+          } else if (pageSize !== undefined && list.length < pageSize) return;
         }
         number++;
-        start += pageSize ?? 0;
+        // The next offset follows what came back (a capped page is shorter than `size`).
+        start += pagination.style === "offset" ? list.length : pageSize ?? 0;
       }
     }
 

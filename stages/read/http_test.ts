@@ -84,7 +84,7 @@ Deno.test("readHttp() pages by offset through a JSON query parameter until has_m
   ]);
 });
 
-Deno.test("readHttp() without a has-more flag stops at a short page, or at the total without an extra request", async () => {
+Deno.test("readHttp() without a has-more flag stops at a short page, or at the total without an extra request; a capped page reads on to the total", async () => {
   await using stub = await StubServer.start();
   let all = records(230);
   stub.route("GET", "/api/tickets", (req) => {
@@ -118,6 +118,21 @@ Deno.test("readHttp() without a has-more flag stops at a short page, or at the t
   const noTotal = await readAll(config);
   assert.equal(noTotal.items.length, 200);
   assert.equal(stub.requests("GET").length, 3, "without a total, an empty page ends it");
+
+  // A server that caps its pages below `size`: with a total, reading goes on from what came back.
+  stub.reset();
+  all = records(35);
+  stub.route("GET", "/api/tickets", (req) => {
+    const skip = Number(req.query.get("skip"));
+    return { rows: all.slice(skip, skip + 5), total: all.length };
+  });
+  const capped = await readAll({ ...config, total: "total" });
+  assert.equal(capped.items.length, 35);
+  assert.deepEqual(new Set(capped.items.map((item) => item.data.id)).size, 35);
+  assert.deepEqual(
+    stub.requests("GET").map((r) => r.query.get("skip")),
+    ["0", "5", "10", "15", "20", "25", "30"],
+  );
 });
 
 Deno.test("readHttp() pages by page number, and by cursor", async () => {

@@ -301,3 +301,26 @@ Deno.test("texas811: a run killed at random (SIGKILL) and restarted never create
   assert.equal(rerun.code, 0, rerun.stderr);
   assertStateEquals(s.backend, expected);
 });
+
+Deno.test("texas811: a ticket deleted on the backend is created again, with its responses, by a --full run", async () => {
+  await using s = await setup();
+  await s.writeInput(s.tickets.slice(0, 3));
+  assert.equal((await run(s)).report.exitCode, 0);
+  const victim = s.tickets[0];
+  const before = s.backend.ticketsByNumber(victim.ticketNumber)[0];
+  s.backend.deleteTicket(before.id);
+
+  // The same content: the create's idempotency key must differ from the first create's, or
+  // the backend replays that answer, naming the deleted row.
+  const config = await loadConfig(s.config, {
+    registry: new Registry([], stageLoaders),
+    env: s.env,
+    cwd: s.dir,
+  });
+  const full = await runPipeline({ config, mode: "run", cwd: s.dir, full: true });
+  assert.equal(full.exitCode, 0);
+  const again = s.backend.ticketsByNumber(victim.ticketNumber);
+  assert.equal(again.length, 1, "the ticket is on the backend again");
+  assert.notEqual(again[0].id, before.id);
+  assert.equal(again[0].responses.length, before.responses.length, "with its responses");
+});

@@ -193,11 +193,14 @@ export const stage = defineStage({
       const path = renderPath(config.create.path, scope);
       const headers: Record<string, string> = {};
       if (config.idempotencyHeader !== null) {
+        // With the parent's id: children of a parent re-created after a remote
+        // deletion are new creates, not replays of the first ones.
         headers[config.idempotencyHeader] = contentHash([
           ctx.pipeline,
           result.item.key,
           child.key,
           child.hash,
+          parentId,
         ]);
       }
       halt.check();

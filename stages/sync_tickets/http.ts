@@ -143,7 +143,12 @@ export const stage = defineStage({
       return id;
     }
 
-    async function create(result: SyncResult): Promise<string> {
+    /**
+     * Creates the remote record. `gone`: the remote id that answered 404 (the
+     * record was deleted remotely); it goes into the idempotency key, or a
+     * backend would replay the first create's answer, naming the deleted row.
+     */
+    async function create(result: SyncResult, gone?: string): Promise<string> {
       const path = renderPath(config.create.path, scopeOf(result));
       const json = bodyOf(config.create.body, result);
       const headers: Record<string, string> = {};
@@ -152,6 +157,7 @@ export const stage = defineStage({
           ctx.pipeline,
           result.item.key,
           result.hash,
+          ...(gone === undefined ? [] : [gone]),
         ]);
       }
       halt.check();
@@ -180,10 +186,10 @@ export const stage = defineStage({
       return response.status !== 404;
     }
 
-    async function lookupAndWrite(result: SyncResult): Promise<void> {
+    async function lookupAndWrite(result: SyncResult, gone?: string): Promise<void> {
       const found = await lookup(result);
       if (found === null) {
-        result.remoteId = await create(result);
+        result.remoteId = await create(result, gone);
         result.outcome = mergeOutcome(result.outcome, "created");
         return;
       }
@@ -210,7 +216,7 @@ export const stage = defineStage({
           key: result.item.key,
         });
       }
-      await lookupAndWrite(result);
+      await lookupAndWrite(result, known);
     }
 
     async function planOne(result: SyncResult): Promise<void> {

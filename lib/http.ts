@@ -131,7 +131,7 @@ const RETRYABLE = new Set([429, 500, 502, 503, 504]);
 const FAILING_AFTER = 5;
 const EXCERPT_CHARS = 300;
 /** Query parameter names whose values are secrets and never shown. */
-const SECRET_PARAM = /key|token|secret|pass|sig|auth|credential|session|code/i;
+const SECRET_PARAM = /key|token|secret|pass|pwd|sig|auth|credential|session|code/i;
 
 interface ResolvedOptions {
   baseUrl?: string;
@@ -461,7 +461,11 @@ function networkReason(error: TypeError, url: URL, shown: string): string {
   let reason: unknown = error;
   while (reason instanceof Error && reason.cause instanceof Error) reason = reason.cause;
   const message = reason instanceof Error ? reason.message : String(reason);
-  return message.replaceAll(url.href, shown);
+  // The runtime may print the URL without its user:password part.
+  const bare = new URL(url);
+  bare.username = "";
+  bare.password = "";
+  return message.replaceAll(url.href, shown).replaceAll(bare.href, shown);
 }
 
 /**

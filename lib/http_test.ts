@@ -398,6 +398,23 @@ Deno.test("displayUrl() hides passwords and secret-looking query values", () => 
     "https://me:***@x.test/a?page=2&access_token=***&Signature=***",
   );
   assert.equal(displayUrl("https://x.test/a?page=2"), "https://x.test/a?page=2");
+  assert.equal(displayUrl("https://x.test/a?pwd=hunter22"), "https://x.test/a?pwd=***");
+});
+
+Deno.test("HttpPool: a network error names the URL without its secret query values, with or without user:password", async () => {
+  // A port nothing listens on: the connection is refused.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  const pool = new HttpPool();
+  for (const base of [`http://svc:pw-very-secret@127.0.0.1:${port}`, `http://127.0.0.1:${port}`]) {
+    const client = pool.client({ retry: { attempts: 1 } });
+    const error = await client.request({ path: `${base}/items?signature=sig-abcdef123&page=2` })
+      .catch((error) => error);
+    assert.ok(error instanceof Error);
+    assert.doesNotMatch(error.message, /sig-abcdef123|pw-very-secret/, error.message);
+    assert.match(error.message, /signature=\*\*\*&page=2/);
+  }
 });
 
 Deno.test("rateLimitReset() reads RateLimit and X-RateLimit headers", () => {

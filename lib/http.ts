@@ -117,7 +117,10 @@ export interface HttpClient {
 export interface HttpPoolOptions {
   /** Where retries are logged (default category `ticketsync.http`). */
   log?: Logger;
-  /** Aborts every request and wait of the pool (the run's signal). */
+  /**
+   * The run's stop signal: no request of the pool starts, and no wait goes on,
+   * once it is aborted; a request already sent finishes (see `#attempt`).
+   */
   signal?: AbortSignal;
   /** The fetch to use (default: global fetch). */
   fetch?: typeof fetch;
@@ -251,6 +254,7 @@ export class HttpPool {
         headers,
         body,
         stop,
+        cancel: req.signal,
         options,
         shown,
       });
@@ -327,7 +331,14 @@ export class HttpPool {
       method: string;
       headers: Headers;
       body: BodyInit | undefined;
+      /** Stops waiting for a slot (the run is stopping, or the request was cancelled). */
       stop: AbortSignal | undefined;
+      /**
+       * Aborts a request on the wire: only the caller's own signal. A run
+       * stopped by SIGTERM lets the requests it already sent finish, so what
+       * the server did is known and recorded (a webhook is not sent twice).
+       */
+      cancel: AbortSignal | undefined;
       options: ResolvedOptions;
       shown: string;
     },
@@ -339,11 +350,12 @@ export class HttpPool {
     let timer: ReturnType<typeof setTimeout> | undefined;
     try {
       await host.limiter.wait(a.stop);
+      if (a.stop?.aborted) throw a.stop.reason;
       this.#requests++;
       timer = setTimeout(function expire() {
         timeout.abort(new DOMException("timed out", "TimeoutError"));
       }, a.options.timeoutMs);
-      const signal = a.stop ? AbortSignal.any([a.stop, timeout.signal]) : timeout.signal;
+      const signal = a.cancel ? AbortSignal.any([a.cancel, timeout.signal]) : timeout.signal;
       const response = await this.#fetch(a.url, {
         method: a.method,
         headers: a.headers,
@@ -353,6 +365,7 @@ export class HttpPool {
       const text = await response.text();
       return { response: makeResponse(response, text, a.method, a.shown) };
     } catch (error) {
+      if (a.cancel?.aborted) throw a.cancel.reason;
       if (a.stop?.aborted) throw a.stop.reason;
       if (timeout.signal.aborted) return { failure: `timed out after ${a.options.timeoutMs} ms` };
       if (error instanceof TypeError) {

@@ -334,3 +334,38 @@ Deno.test("vivenu: a missing --event-id or region key exits 1, naming it", async
   assert.match(noKey.stderr, /environment variable "DACH_API" is not set/);
   assert.equal(s.apiStub.log.length + s.hookStub.log.length, 0, "nothing was touched");
 });
+
+Deno.test("vivenu: SIGTERM lets the webhook in flight finish, so the next run does not send it again", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "vivenu_sigterm_" });
+  await Deno.copyFile(join(ROOT, "examples/vivenu/pipeline.json"), join(dir, "pipeline.json"));
+  const apiStub = await StubServer.start();
+  const hookStub = await StubServer.start({ latencyMs: 1500 }); // a slow webhook worker
+  const api = mountVivenu(apiStub, { keys: ["prod-key-1234"] });
+  api.events.set("e", vivenuTickets("e", { total: 5, wrongStatus: 0, notCharity: 0 }));
+  const receiver = mountWebhook(hookStub, ["/ticket-created"]);
+  const env = {
+    PROD_API: "prod-key-1234",
+    VIVENU_URL: apiStub.url,
+    WEBHOOK_URL: `${hookStub.url}/ticket-created`,
+  };
+  const args = ["run", "pipeline.json", "--no-progress", "--region", "PROD", "--event-id", "e"];
+  try {
+    const child = cliCommand([...args, "--spacing-ms", "10"], { env, cwd: dir }).spawn();
+    while (hookStub.log.length < 1) await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 300)); // the first webhook is at the receiver
+    child.kill("SIGTERM");
+    const stopped = await child.output();
+    assert.equal(stopped.code, 143);
+    assert.equal(receiver.received.length, 1, "the one in flight was finished, no other started");
+
+    const again = await cliCommand([...args, "--spacing-ms", "10"], { env, cwd: dir }).output();
+    assert.equal(again.code, 0, new TextDecoder().decode(again.stderr));
+    const ids = receiver.received.map((r) => String(r.body.data.ticket._id));
+    assert.equal(ids.length, 5);
+    assert.equal(new Set(ids).size, 5, `no ticket twice: ${ids.join(", ")}`);
+  } finally {
+    await apiStub.close();
+    await hookStub.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -16,6 +16,11 @@
  * the same body and the same `Idempotency-Key` (pipeline, key and content
  * hash), so the receiver can recognise it. The log is per URL: sending a
  * record to a test endpoint does not count as delivering it to production.
+ *
+ * The spacing holds across runs too: the time of the last delivery to the URL
+ * is kept with the log, and a new run's first request waits until the spacing
+ * since then has passed (a run stopped and started again at once would
+ * otherwise send two webhooks back to back).
  * @module
  */
 import { z } from "zod";
@@ -31,6 +36,8 @@ import {
   syncConcurrently,
 } from "../../lib/http_sink.ts";
 import { clientOptions } from "../../lib/http.ts";
+import { rateLimitInterval } from "../../lib/rate_limit.ts";
+import { sleep } from "../../lib/retry.ts";
 
 /** Cache namespace of the delivery log. */
 export const DELIVERY_LOG = "webhook.delivered";
@@ -68,6 +75,17 @@ export const stage = defineStage({
       return `${destination}\u0000${result.item.key}`;
     }
 
+    // The last delivery of an earlier run: the first request waits out the spacing since then.
+    const lastKey = `${destination}\u0000#last-delivery`;
+    const interval = rateLimitInterval(config.rateLimit);
+    const last = ctx.state.cacheGet(DELIVERY_LOG, lastKey);
+    let ready: Promise<void> | undefined;
+    function spacedFromLastRun(): Promise<void> {
+      const wait = typeof last === "number" ? last + interval - Date.now() : 0;
+      ready ??= wait > 0 ? sleep(Math.min(wait, interval), ctx.signal) : Promise.resolve();
+      return ready;
+    }
+
     async function send(result: SyncResult): Promise<void> {
       const scope = { ...result.item.data, $key: result.item.key, $data: result.item.data };
       const path = renderPath(config.url, scope);
@@ -80,6 +98,7 @@ export const stage = defineStage({
           result.hash,
         ]);
       }
+      await spacedFromLastRun();
       halt.check();
       await client.request({ method: config.method, path, json, headers, signal: halt.signal });
     }
@@ -109,6 +128,7 @@ export const stage = defineStage({
       }
       // Written at once, before the next request: a kill after this line resends nothing.
       ctx.state.cachePut(DELIVERY_LOG, logKey(result), result.hash);
+      ctx.state.cachePut(DELIVERY_LOG, lastKey, Date.now());
       result.outcome = mergeOutcome(result.outcome, outcome);
       return result;
     }

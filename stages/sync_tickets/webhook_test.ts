@@ -62,21 +62,20 @@ Deno.test("syncTicketsWebhook() logs a delivery before the next request starts, 
   await using stub = await StubServer.start();
   const state = new MemoryState();
   const seenBeforeSecond: number[] = [];
+  // Delivery log entries (the time of the last delivery to a URL is kept beside them).
+  const logged = () => [...state.cache.keys()].filter((key) => !key.endsWith("#last-delivery"));
   stub.route("POST", "/prod", () => {
-    seenBeforeSecond.push(state.cache.size);
+    seenBeforeSecond.push(logged().length);
     return {};
   });
   stub.route("POST", "/test-created", () => ({}));
   const records = [result(event("A")), result(event("B")), result(event("C"))];
   await send({ url: `${stub.url}/test-created` }, records.slice(0, 1), { state });
-  assert.equal(state.cache.size, 1);
+  assert.equal(logged().length, 1);
   const prod = await send({ url: `${stub.url}/prod` }, records, { state });
   assert.deepEqual(prod.map((r) => r.outcome), ["created", "created", "created"]);
   assert.deepEqual(seenBeforeSecond, [1, 2, 3], "each delivery was logged before the next POST");
-  assert.equal(
-    [...state.cache.keys()].filter((key) => key.startsWith(`${DELIVERY_LOG}\u0000`)).length,
-    4,
-  );
+  assert.equal(logged().filter((key) => key.startsWith(`${DELIVERY_LOG}\u0000`)).length, 4);
 });
 
 Deno.test("syncTicketsWebhook() spaces requests by rateLimit.minIntervalMs, one at a time", async () => {
@@ -140,4 +139,19 @@ Deno.test("syncTicketsWebhook() renders a body template and URL placeholders; pl
   const [post] = stub.requests("POST");
   assert.equal(post.path, "/hook/A%20b");
   assert.deepEqual(post.json, { event: event("A b").data, kind: "ticket.created" });
+});
+
+Deno.test("syncTicketsWebhook() keeps the spacing across runs: a new run's first request waits it out", async () => {
+  await using stub = await StubServer.start();
+  stub.route("POST", "/hook", () => ({ ok: true }));
+  const state = new MemoryState();
+  const config = { url: `${stub.url}/hook`, rateLimit: { minIntervalMs: 300 } };
+  await send(config, [result(event("A"))], { state });
+  // A second run starts at once (a stopped run restarted): its first webhook still waits.
+  await send(config, [result(event("B")), result(event("C"))], { state });
+  const times = stub.requests("POST", "/hook").map((r) => r.at);
+  assert.equal(times.length, 3);
+  for (let i = 1; i < times.length; i++) {
+    assert.ok(times[i] - times[i - 1] >= 280, `gap ${Math.round(times[i] - times[i - 1])} ms`);
+  }
 });

@@ -39,16 +39,18 @@ async function setUp(sql: postgres.Sql, url: string, schema: string) {
   }
   const databaseUrl = url.replace("postgres@", `postgres:${PASSWORD}@`) +
     `?search_path=${schema}`;
-  async function run(config: string) {
-    const result = await runCli(["run", config, "--no-progress"], {
+  async function cli(args: string[]) {
+    const result = await runCli([...args, "--no-progress"], {
       cwd: dir,
       env: { DATABASE_URL: databaseUrl },
     });
     assert.doesNotMatch(result.stderr + result.stdout, new RegExp(PASSWORD));
     return result;
   }
+  const run = (config: string) => cli(["run", config]);
   return {
     dir,
+    cli,
     run,
     exportRun: (table: string) => run(`examples/events_export/${table}.json`),
     read: async (table: string) =>
@@ -197,6 +199,21 @@ pgTest(
       assert.deepEqual(venues.statistics.city_name, { "Baltimore City": 4, Lisbon: 2, Nairobi: 1 });
       assert.equal(byId(venues.venues, 1).city_name, "Baltimore City");
       assert.equal(byId(venues.venues, 8).name, "Ottobar");
+
+      // A venue deleted from the table leaves the file: every other venue is unchanged, and a
+      // line says which one left.
+      await sql.unsafe(`delete from "${schema}".venues where id = 7`);
+      const deleted = await t.exportRun("venues");
+      assert.equal(deleted.code, 0, deleted.stderr);
+      assert.match(deleted.stderr, /7 venues read, 0 created, 0 updated, 7 unchanged/);
+      assert.match(
+        deleted.stderr,
+        /1 record of the old .*venues\.json is not in this run's input and leaves the file: 7\n/,
+      );
+      const after = await t.read("venues");
+      assert.equal(after.metadata.total_count, 7);
+      assert.deepEqual((after.venues as Row[]).map((v) => v.id), [1, 2, 3, 4, 5, 6, 8]);
+      assert.equal((await t.backups()).length, 2);
     } finally {
       await t.cleanUp();
     }
@@ -265,6 +282,68 @@ pgTest(
       assert.equal(result.code, 2, result.stderr);
       assert.match(result.stderr, /Cannot read "events": table does not exist/);
       assert.equal(await t.text("events"), original);
+    } finally {
+      await t.cleanUp();
+    }
+  },
+);
+
+pgTest(
+  "events_export: --limit or a replay with no file yet writes nothing (exit 4); the full run writes every venue and resolves the letters",
+  async ({ url, sql, schema }) => {
+    const t = await setUp(sql, url, schema);
+    const config = "examples/events_export/venues.json";
+    const reason =
+      /not exported: a replay or --limit run cannot write ".*venues\.json", which does not exist yet: run the export in full/;
+    try {
+      // A first export of 4 venues out of 7 would be a file of 4 venues, exit 0.
+      const limited = await t.cli(["run", config, "--limit", "4"]);
+      assert.equal(limited.code, 4, limited.stderr);
+      assert.match(
+        limited.stderr,
+        /4 venues read, 0 created, 0 updated, 0 unchanged, 0 skipped, 4 failed/,
+      );
+      assert.match(limited.stderr, reason);
+      await assert.rejects(Deno.stat(join(t.dir, "data/venues.json")), Deno.errors.NotFound);
+
+      // The replay the summary suggests fails the same way, and says what to do.
+      const replay = await t.cli(["replay", config]);
+      assert.equal(replay.code, 4, replay.stderr);
+      assert.match(
+        replay.stderr,
+        /7 venues read, 0 created, 0 updated, 0 unchanged, 0 skipped, 4 failed/,
+      );
+      assert.match(replay.stderr, /Filtered out: 3 "not selected for replay"/);
+      assert.match(replay.stderr, reason);
+      await assert.rejects(Deno.stat(join(t.dir, "data/venues.json")), Deno.errors.NotFound);
+
+      const full = await t.exportRun("venues");
+      assert.equal(full.code, 0, full.stderr);
+      assert.match(
+        full.stderr,
+        /7 venues read, 7 created, 0 updated, 0 unchanged, 0 skipped, 0 failed/,
+      );
+      assert.deepEqual(((await t.read("venues")).venues as Row[]).map((v) => v.id), [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+      ]);
+      const letters = await t.cli(["state", config, "deadletters"]);
+      assert.equal(letters.code, 0, letters.stderr);
+      assert.match(letters.stdout, /No open dead letters/);
+
+      // With the file there, a --limit run updates what it read and keeps the rest.
+      await sql.unsafe(`update "${schema}".venues set name = 'Renamed' where id = 2`);
+      const partial = await t.cli(["run", config, "--limit", "3"]);
+      assert.equal(partial.code, 0, partial.stderr);
+      assert.match(partial.stderr, /3 venues read, 0 created, 1 updated, 2 unchanged/);
+      const venues = await t.read("venues");
+      assert.equal(venues.metadata.total_count, 7);
+      assert.equal(byId(venues.venues, 2).name, "Renamed");
     } finally {
       await t.cleanUp();
     }

@@ -13,7 +13,12 @@
  * written atomically, and only when its content differs.
  *
  * The file holds the records of the run's input: one that read only part of
- * it (`--limit`, a replay of dead letters) keeps the old file's other records.
+ * it (`--limit`, a replay of dead letters) keeps the old file's other records,
+ * and so writes nothing when there is no old file to complete (none yet, or
+ * one that cannot be read as the export): its records fail, telling the
+ * operator to run the export in full. Nor does a run interrupted before the
+ * file is written write it; the next run writes the whole file. Records of the
+ * old file that a full run does not see leave the file, and one line says so.
  *
  * Limit: records are sorted for a stable file, so the sink holds every record
  * (and the old file) in memory until the end of the stream. That suits
@@ -43,6 +48,8 @@ interface Entry {
 /** The old file, as far as it could be read. */
 interface OldFile {
   exists: boolean;
+  /** Why an existing file is not a readable export (not JSON, no record list). */
+  problem?: string;
   /** Stable JSON of the document without `metadata.generated_at`. */
   comparable: string | null;
   /** Old records by key. */
@@ -50,6 +57,16 @@ interface OldFile {
 }
 
 const WRITE_CHUNK = 64 * 1024;
+/** Keys named in the line about records that leave the file. */
+const REMOVED_SHOWN = 5;
+
+/**
+ * Internal, for tests only: the copy a backup is made with (a test makes it
+ * fail half-way, as a full disk would). Not part of the stage's interface.
+ */
+export const internals = {
+  copyFile: (from: string, to: string): Promise<void> => Deno.copyFile(from, to),
+};
 
 /** The sink. */
 export const stage = defineStage({
@@ -121,7 +138,10 @@ export const stage = defineStage({
       : resolve(ctx.cwd, config.backupDir);
     const plan = ctx.options.mode === "plan";
 
-    /** Reads the existing file; a missing one is empty, an unparsable one is replaced. */
+    /**
+     * Reads the existing file; a missing one is empty. One that is not an
+     * export (`problem`) has no records: a full run replaces it.
+     */
     async function readOld(): Promise<OldFile> {
       let text: string;
       try {
@@ -136,21 +156,56 @@ export const stage = defineStage({
       try {
         document = JSON.parse(text);
       } catch (error) {
-        ctx.log.warn("The existing {path} is not valid JSON and will be replaced: {error}", {
-          path,
-          error: errorMessage(error),
-        });
-        return { exists: true, comparable: null, records: new Map() };
+        const problem = `not valid JSON: ${errorMessage(error)}`;
+        return { exists: true, problem, comparable: null, records: new Map() };
       }
       const records = new Map<string, Record<string, unknown>>();
-      const list = getPath(document, config.recordsKey);
-      if (Array.isArray(list)) {
-        for (const record of list) {
-          const key = getPath(record, config.keyField);
-          if (key !== undefined && key !== null) records.set(String(key), record);
-        }
+      const list = document !== null && typeof document === "object" && !Array.isArray(document)
+        ? (document as Record<string, unknown>)[config.recordsKey]
+        : undefined;
+      if (!Array.isArray(list)) {
+        const problem = `no ${JSON.stringify(config.recordsKey)} list of records`;
+        return { exists: true, problem, comparable: comparable(document), records };
+      }
+      for (const record of list) {
+        const key = getPath(record, config.keyField);
+        if (key !== undefined && key !== null) records.set(String(key), record);
       }
       return { exists: true, comparable: comparable(document), records };
+    }
+
+    /**
+     * Why a partial run (--limit, replay) must not write the file: it would
+     * hold only the records this run saw, since there is no old file to keep
+     * the others from. Null when the old file is a readable export.
+     */
+    function partialRefusal(old: OldFile): string | null {
+      if (!ctx.options.partial) return null;
+      const why = !old.exists
+        ? "which does not exist yet"
+        : old.problem
+        ? `which is not a readable export (${old.problem})`
+        : null;
+      if (why === null) return null;
+      return `not exported: a replay or --limit run cannot write "${path}", ${why}: ` +
+        "run the export in full (without --limit, not as a replay)";
+    }
+
+    /** Logs the old file's records that the new one no longer holds (deleted at the source). */
+    function logRemoved(entries: Entry[], old: OldFile): void {
+      const kept = new Set(entries.map((entry) => entry.key));
+      const removed = [...old.records.keys()].filter((key) => !kept.has(key));
+      if (removed.length === 0) return;
+      const shown = removed.slice(0, REMOVED_SHOWN).join(", ");
+      const more = removed.length > REMOVED_SHOWN
+        ? ` and ${removed.length - REMOVED_SHOWN} more`
+        : "";
+      const one = removed.length === 1;
+      const leave = plan ? "would leave" : one ? "leaves" : "leave";
+      const message = one
+        ? `{count} record of the old {path} is not in this run's input and ${leave} the file: {keys}`
+        : `{count} records of the old {path} are not in this run's input and ${leave} the file: {keys}`;
+      ctx.log.info(message, { count: removed.length, path, keys: shown + more });
     }
 
     /** The records the new file holds, sorted; failures are marked on their results. */
@@ -216,24 +271,34 @@ export const stage = defineStage({
       }
     }
 
-    /** Copies the current file to a new backup name (a suffix if that second is taken). */
+    /**
+     * Copies the current file to a new backup name (a suffix if that second
+     * is taken). The copy goes to a temporary name first and is hard-linked
+     * to the backup name only once complete, so a copy that fails half-way
+     * (disk full, file size limit) never leaves a truncated file under a
+     * backup name; the temporary is removed in every case.
+     */
     async function backup(): Promise<string> {
       await Deno.mkdir(backupDir, { recursive: true });
       const stamp = ctx.clock.now().toZonedDateTimeISO("UTC").toPlainDateTime().toString()
         .slice(0, 19).replace(/-|:/g, "").replace("T", "_");
       const base = join(backupDir, `${basename(path)}.backup.${stamp}`);
-      for (let n = 0;; n++) {
-        const candidate = n === 0 ? base : `${base}_${n}`;
-        try {
-          // createNew: never overwrite a backup, even one made a moment ago.
-          const target = await Deno.open(candidate, { write: true, createNew: true });
-          target.close();
-        } catch (error) {
-          if (error instanceof Deno.errors.AlreadyExists) continue;
-          throw error;
+      const temp = join(backupDir, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+      try {
+        await internals.copyFile(path, temp);
+        for (let n = 0;; n++) {
+          const candidate = n === 0 ? base : `${base}_${n}`;
+          try {
+            // A link fails when the name exists: a backup is never overwritten.
+            await Deno.link(temp, candidate);
+            return candidate;
+          } catch (error) {
+            if (error instanceof Deno.errors.AlreadyExists) continue;
+            throw error;
+          }
         }
-        await Deno.copyFile(path, candidate);
-        return candidate;
+      } finally {
+        await Deno.remove(temp).catch(() => {});
       }
     }
 
@@ -241,7 +306,13 @@ export const stage = defineStage({
       const actionable = results.filter(isActionable);
       if (actionable.length === 0 && results.length > 0) return;
       if (ctx.signal.aborted) {
-        failAll(actionable, "not exported: the run was interrupted before the file was written");
+        // The run saw only part of its input: writing would drop the rest. Failed (so the
+        // ledger does not claim them), the records are exported by the next run, which
+        // rewrites the whole file and resolves their dead letters.
+        failAll(
+          actionable,
+          `not exported: the run was interrupted before "${path}" was written (the next run writes it)`,
+        );
         return;
       }
       let old: OldFile;
@@ -250,6 +321,16 @@ export const stage = defineStage({
       } catch (error) {
         failAll(actionable, errorMessage(error));
         return;
+      }
+      const refusal = partialRefusal(old);
+      if (refusal !== null) {
+        failAll(actionable, refusal);
+        return;
+      }
+      if (old.problem) {
+        const message =
+          "The existing {path} is not a readable export ({problem}): it will be replaced";
+        ctx.log.warn(message, { path, problem: old.problem });
       }
       const entries = collectEntries(results, old);
       const statistics = new ValueCounts(config.statsFields);
@@ -266,13 +347,19 @@ export const stage = defineStage({
       };
       const rewritten = old.comparable !== comparable(document);
       decide(entries, old, rewritten);
-      if (plan) return;
+      if (plan) {
+        if (rewritten) logRemoved(entries, old);
+        return;
+      }
       if (!rewritten) {
         ctx.log.info("{path} is up to date ({count} records): not rewritten", {
           path,
           count: entries.length,
         });
-      } else if (!await writeMain(document, entries, old)) return;
+      } else {
+        if (!await writeMain(document, entries, old)) return;
+        logRemoved(entries, old);
+      }
       await writeCompanions(document, entries);
     }
 

@@ -1,6 +1,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import type { Outcome, RunOptions, SyncResult } from "../../lib/stage.ts";
+import { z } from "zod";
+import { parseConfig } from "../../lib/config.ts";
+import { runPipeline } from "../../lib/pipeline.ts";
+import { Registry } from "../../lib/registry.ts";
+import {
+  defineStage,
+  type Item,
+  type Outcome,
+  type RunOptions,
+  type SyncResult,
+} from "../../lib/stage.ts";
+import { StateStore } from "../../lib/state.ts";
 import {
   collect,
   configProblems,
@@ -10,8 +21,9 @@ import {
   item,
   result,
   testContext,
+  withLogs,
 } from "../../tests/harness.ts";
-import { fileName, stage } from "./json_export.ts";
+import { fileName, internals, stage } from "./json_export.ts";
 
 const CONFIG = {
   path: "data/venues.json",
@@ -360,6 +372,276 @@ Deno.test("jsonExport() in a partial run (--limit, replay) keeps the records it 
     // A full run is the whole input: a record it does not see leaves the file.
     await h.sync(venues([added]));
     assert.deepEqual(JSON.parse(await Deno.readTextFile(h.file)).venues, [added]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+const NOT_EXPORTED_PARTIAL =
+  /^not exported: a replay or --limit run cannot write ".*venues\.json", which does not exist yet: run the export in full \(without --limit, not as a replay\)$/;
+
+Deno.test("jsonExport() in a partial run with no old file writes nothing and fails its records", async () => {
+  const h = await harness();
+  try {
+    // A --limit run (or a replay after a first export that never wrote the file) would write a
+    // file holding only its own records, and say nothing.
+    const out = await h.sync(venues(VENUES.slice(0, 2)), { partial: true }, WITH_FILES);
+    assert.deepEqual(outcomes(out), ["failed", "failed"]);
+    for (const r of out) assert.match(r.reason ?? "", NOT_EXPORTED_PARTIAL);
+    await assert.rejects(Deno.stat(join(h.dir, "data")), Deno.errors.NotFound);
+
+    // The same in plan mode: it shows what the run would do.
+    const planned = await h.sync(venues(VENUES.slice(0, 2)), { partial: true, mode: "plan" });
+    assert.deepEqual(outcomes(planned), ["failed", "failed"]);
+
+    // Nothing to export (a replay with nothing to replay): no file either, nothing failed.
+    assert.deepEqual(await h.sync([], { partial: true }), []);
+    await assert.rejects(Deno.stat(h.file), Deno.errors.NotFound);
+
+    // The full export writes every record.
+    assert.deepEqual(outcomes(await h.sync(venues(), {}, WITH_FILES)), [
+      "created",
+      "created",
+      "created",
+    ]);
+    assert.equal(JSON.parse(await Deno.readTextFile(h.file)).venues.length, 3);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() in a partial run leaves an old file that is not a readable export alone", async () => {
+  const h = await harness();
+  try {
+    await Deno.mkdir(join(h.dir, "data"));
+    for (
+      const [text, problem] of [
+        ["{ truncated", /not valid JSON: /],
+        ['{ "metadata": {}, "records": [] }', /no "venues" list of records/],
+      ] as const
+    ) {
+      await Deno.writeTextFile(h.file, text);
+      const out = await h.sync(venues(VENUES.slice(0, 1)), { partial: true });
+      assert.deepEqual(outcomes(out), ["failed"]);
+      assert.match(
+        out[0].reason ?? "",
+        /^not exported: a replay or --limit run cannot write ".*venues\.json", which is not a readable export \(.*\): run the export in full/,
+      );
+      assert.match(out[0].reason ?? "", problem);
+      assert.equal(await Deno.readTextFile(h.file), text);
+    }
+    // A full run replaces it, saying so (the old file is backed up first).
+    await withLogs(async (lines) => {
+      assert.deepEqual(outcomes(await h.sync(venues())), ["created", "created", "created"]);
+      assert.ok(
+        lines.some((line) =>
+          /The existing .*venues\.json is not a readable export \(no "venues" list of records\): it will be replaced/
+            .test(line)
+        ),
+        lines.join("\n"),
+      );
+    });
+    assert.equal(JSON.parse(await Deno.readTextFile(h.file)).venues.length, 3);
+    assert.equal((await h.backups()).length, 1);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() interrupted before writing fails its records; the next run writes the whole file", async () => {
+  const h = await harness();
+  try {
+    const { ctx, controller } = testContext({ cwd: h.dir, clock: h.clock });
+    const sink = await createStage(stage, CONFIG, ctx);
+    controller.abort("SIGTERM");
+    const out = await collect(sink.sync(fromArray(venues(VENUES.slice(0, 2)))));
+    assert.deepEqual(outcomes(out), ["failed", "failed"]);
+    assert.match(
+      out[0].reason ?? "",
+      /^not exported: the run was interrupted before ".*venues\.json" was written \(the next run writes it\)$/,
+    );
+    await assert.rejects(Deno.stat(h.file), Deno.errors.NotFound);
+    assert.deepEqual(outcomes(await h.sync(venues())), ["created", "created", "created"]);
+    assert.equal(JSON.parse(await Deno.readTextFile(h.file)).venues.length, 3);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+// Through the runner and a real ledger: what is dead-lettered, and what resolves it.
+let interrupt: { controller: AbortController; at: number } | null = null;
+const registry = new Registry([
+  defineStage({
+    kind: "read",
+    name: "inline",
+    summary: "Yields the records given in config; aborts `interrupt` on reaching its index.",
+    config: z.object({ records: z.array(z.record(z.string(), z.unknown())).describe("Records.") })
+      .strict(),
+    create: (config) => ({
+      async *read() {
+        for (const [index, data] of config.records.entries()) {
+          if (interrupt && index === interrupt.at) interrupt.controller.abort("SIGTERM");
+          const origin = { source: "inline", position: `index ${index}` };
+          yield { key: String(data.id), data, origin } as Item;
+        }
+      },
+    }),
+  }),
+  stage,
+]);
+
+Deno.test("jsonExport() through the runner: an interrupted first export, a replay, then a full run", async () => {
+  const dir = await Deno.makeTempDir();
+  const file = join(dir, "venues.json");
+  const statePath = join(dir, "t.state.db");
+  const config = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: statePath },
+      stages: [
+        { use: "read.inline", records: VENUES },
+        { use: "sync-tickets.json_export", path: file, recordsKey: "venues" },
+      ],
+    }),
+    "t.json",
+    { registry, env: {} },
+  );
+  const openLetters = () => {
+    const store = StateStore.open(statePath, { readOnly: true });
+    try {
+      return store.listDeadLetters().map((letter) => `${letter.key}: ${letter.reason}`);
+    } finally {
+      store.close();
+    }
+  };
+  try {
+    // SIGTERM after two records: they fail (the ledger must not claim them), nothing is written.
+    const controller = new AbortController();
+    interrupt = { controller, at: 2 };
+    const stopped = await runPipeline({ config, mode: "run", signal: controller.signal, cwd: dir });
+    interrupt = null;
+    assert.equal(stopped.exitCode, 143);
+    assert.equal(stopped.outcomes.failed, 2);
+    await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
+    assert.equal(openLetters().length, 2);
+    for (const letter of openLetters()) assert.match(letter, /the run was interrupted/);
+
+    // The replay the summary suggests cannot write a file of two venues out of three.
+    const replay = await runPipeline({ config, mode: "run", replay: true, cwd: dir });
+    assert.equal(replay.exitCode, 4);
+    assert.equal(replay.outcomes.failed, 2);
+    await assert.rejects(Deno.stat(file), Deno.errors.NotFound);
+    assert.deepEqual(openLetters().map((letter) => letter.slice(0, 3)), ["1: ", "2: "]);
+    for (const letter of openLetters()) assert.match(letter, /which does not exist yet/);
+
+    // The full run writes every venue and resolves the letters (by key).
+    const full = await runPipeline({ config, mode: "run", cwd: dir });
+    assert.equal(full.exitCode, 0);
+    assert.equal(full.outcomes.created, 3);
+    const document = JSON.parse(await Deno.readTextFile(file));
+    assert.deepEqual(document.venues.map((v: { id: number }) => v.id), [1, 2, 3]);
+    assert.deepEqual(openLetters(), []);
+  } finally {
+    interrupt = null;
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() a backup copy failing half-way leaves no file in the backup directory", async () => {
+  const h = await harness();
+  const copyFile = internals.copyFile;
+  try {
+    await h.sync(venues());
+    const original = await Deno.readTextFile(h.file);
+    // As a full disk would: half the bytes written, then an error.
+    internals.copyFile = async (from, to) => {
+      const bytes = await Deno.readFile(from);
+      await Deno.writeFile(to, bytes.subarray(0, bytes.length >> 1));
+      throw new Error("No space left on device (os error 28)");
+    };
+    const out = await h.sync(venues([{ ...VENUES[0], name: "Renamed" }, VENUES[1], VENUES[2]]));
+    assert.deepEqual(outcomes(out), ["failed", "failed", "failed"]);
+    assert.match(
+      out[0].reason ?? "",
+      /^Cannot write ".*venues\.json": No space left on device \(os error 28\) \(the file was left as it was\)$/,
+    );
+    assert.equal(await Deno.readTextFile(h.file), original);
+    assert.deepEqual(await h.backups(), [], "no partial backup, no temporary file");
+    assert.deepEqual(await listDir(join(h.dir, "data")), ["backups", "venues.json"]);
+
+    // Space again: the next run backs up the whole old file and writes the change.
+    internals.copyFile = copyFile;
+    const fixed = await h.sync(venues([{ ...VENUES[0], name: "Renamed" }, VENUES[1], VENUES[2]]));
+    assert.deepEqual(outcomes(fixed), ["updated", "unchanged", "unchanged"]);
+    const backups = await h.backups();
+    assert.deepEqual(backups, ["venues.json.backup.20250918_184658"]);
+    assert.equal(await Deno.readTextFile(join(h.dir, "data/backups", backups[0])), original);
+  } finally {
+    internals.copyFile = copyFile;
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() a backup name taken already gets the next suffix, and is left as it was", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues());
+    const original = await Deno.readTextFile(h.file);
+    await Deno.mkdir(join(h.dir, "data/backups"));
+    for (
+      const name of ["venues.json.backup.20250918_184658", "venues.json.backup.20250918_184658_1"]
+    ) {
+      await Deno.writeTextFile(join(h.dir, "data/backups", name), "older");
+    }
+    await h.sync(venues(VENUES.slice(0, 2)));
+    assert.deepEqual(await h.backups(), [
+      "venues.json.backup.20250918_184658",
+      "venues.json.backup.20250918_184658_1",
+      "venues.json.backup.20250918_184658_2",
+    ]);
+    const read = (name: string) => Deno.readTextFile(join(h.dir, "data/backups", name));
+    assert.equal(await read("venues.json.backup.20250918_184658"), "older");
+    assert.equal(await read("venues.json.backup.20250918_184658_1"), "older");
+    assert.equal(await read("venues.json.backup.20250918_184658_2"), original);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() says which records of the old file leave it", async () => {
+  const h = await harness();
+  try {
+    const many = Array.from({ length: 9 }, (_, i) => ({
+      id: i + 1,
+      name: `Venue ${i + 1}`,
+      venue_type: "bar",
+      city_name: "Baltimore",
+    }));
+    await h.sync(venues(many));
+    const removedLine = (lines: string[]) =>
+      lines.filter((line) => line.includes("are not in this run's input"));
+    await withLogs(async (lines) => {
+      // Deleted at the source: the summary would say "2 unchanged" and nothing else.
+      const plan = await h.sync(venues(many.slice(0, 2)), { mode: "plan" });
+      assert.deepEqual(outcomes(plan), ["unchanged", "unchanged"]);
+      assert.deepEqual(removedLine(lines), [
+        `7 records of the old ${h.file} are not in this run's input and would leave the file: 3, 4, 5, 6, 7 and 2 more`,
+      ]);
+      lines.length = 0;
+
+      // A partial run keeps them; an unchanged run rewrites nothing: no line.
+      await h.sync(venues(many.slice(0, 2)), { partial: true });
+      await h.sync(venues(many));
+      assert.deepEqual(removedLine(lines), []);
+
+      const out = await h.sync(venues(many.filter((_, i) => i % 2 === 0)));
+      assert.deepEqual(outcomes(out), Array(5).fill("unchanged"));
+      assert.deepEqual(removedLine(lines), [
+        `4 records of the old ${h.file} are not in this run's input and leave the file: 2, 4, 6, 8`,
+      ]);
+      assert.equal(JSON.parse(await Deno.readTextFile(h.file)).venues.length, 5);
+    });
   } finally {
     await Deno.remove(h.dir, { recursive: true });
   }

@@ -7,9 +7,10 @@
  */
 import { getLogger } from "@logtape/logtape";
 import { z } from "zod";
+import { createHash } from "node:crypto";
 import { resolve } from "node:path";
 import denoJson from "./deno.json" with { type: "json" };
-import { parseCommandLine, type ParsedArgs } from "./lib/args.ts";
+import { parseCommandLine, type ParsedArgs, requestedLogFormat } from "./lib/args.ts";
 import { loadConfig, type LoadedConfig, loadEnvironment } from "./lib/config.ts";
 import { configJsonSchema, renderStageDocs } from "./lib/docs.ts";
 import {
@@ -46,7 +47,8 @@ Usage:
   ticketsync state CONFIG [runs|record KEY|cursors|deadletters|reset-cursor NAME|verify]
   ticketsync schema                                     print the config JSON Schema
   ticketsync docs                                       print the stage reference (Markdown)
-  ticketsync systemd CONFIG [--on-calendar hourly] [--binary PATH] [--user NAME] [--workdir DIR]
+  ticketsync systemd CONFIG [--PARAM value ...] [--on-calendar hourly] [--binary PATH] [--user NAME]
+                     [--workdir DIR]                    print a .service and a .timer
   ticketsync version | help
   ticketsync run CONFIG --help                          list the config's parameters
 
@@ -73,8 +75,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     args = parseCommandLine(argv);
   } catch (error) {
-    console.error(errorMessage(error));
-    console.error("Run `ticketsync help` for usage.");
+    const message = `${errorMessage(error)}\nRun \`ticketsync help\` for usage.`;
+    if (requestedLogFormat(argv) === "json") {
+      // Asked for JSON lines: the argument error is one too, like every other log line.
+      await setupLogging({
+        format: "json",
+        level: "info",
+        redact: (text) => redactor.redact(text),
+      });
+      getLogger(["ticketsync"]).error("{message}", { message });
+    } else {
+      console.error(message);
+    }
     return error instanceof TicketsyncError ? error.exitCode : ExitCode.Usage;
   }
   await setupLogging({
@@ -255,8 +267,28 @@ function planLine(result: SyncResult, json: boolean): string[] {
   return lines;
 }
 
+const STATE_SUBCOMMANDS = ["runs", "record", "cursors", "deadletters", "reset-cursor", "verify"];
+
 function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
   const [, sub = "runs", argument] = args.positionals;
+  if (!STATE_SUBCOMMANDS.includes(sub)) {
+    throw new ConfigError(
+      `state: unknown subcommand ${
+        JSON.stringify(sub)
+      }; expected runs, record KEY, cursors, deadletters, reset-cursor NAME or verify`,
+    );
+  }
+  if (sub === "record" && !argument) throw new ConfigError("state record: expected a KEY");
+  if (sub === "reset-cursor" && !argument) {
+    throw new ConfigError("state reset-cursor: expected a cursor NAME");
+  }
+  // No ledger yet: say so, rather than report an empty one ("0 records", "no runs") or, for
+  // reset-cursor, create one (and its lock). Most often the working directory is the wrong one.
+  if (!exists(config.statePath)) {
+    throw new MissingError(
+      `No state at "${config.statePath}": no run has used it yet (or the working directory is not the pipeline's)`,
+    );
+  }
   const writes = sub === "reset-cursor";
   // A write does not slip under a running run: it takes the pipeline's lock (or exits 75).
   const lock = writes ? acquireLock(`${config.statePath}.lock`, config.name) : undefined;
@@ -285,8 +317,7 @@ function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
         return ExitCode.Ok;
       }
       case "record": {
-        if (!argument) throw new ConfigError("state record: expected a KEY");
-        const record = store.getRecord(argument);
+        const record = store.getRecord(argument!);
         if (!record) throw new MissingError(`No record "${argument}" in "${config.statePath}"`);
         print(record, () => Object.entries(record).map(([k, v]) => `${k}: ${v ?? ""}`));
         return ExitCode.Ok;
@@ -316,8 +347,7 @@ function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
         return ExitCode.Ok;
       }
       case "reset-cursor": {
-        if (!argument) throw new ConfigError("state reset-cursor: expected a cursor NAME");
-        if (!store.deleteCursor(argument)) {
+        if (!store.deleteCursor(argument!)) {
           throw new MissingError(`No cursor "${argument}" in "${config.statePath}"`);
         }
         out(`Cursor "${argument}" reset`);
@@ -334,16 +364,21 @@ function stateCommand(args: ParsedArgs, config: LoadedConfig): number {
         );
         return ExitCode.Ok;
       }
-      default:
-        throw new ConfigError(
-          `state: unknown subcommand ${
-            JSON.stringify(sub)
-          }; expected runs, record KEY, cursors, deadletters, reset-cursor NAME or verify`,
-        );
     }
+    return ExitCode.Usage; // not reached: the subcommand was checked above
   } finally {
     store.close();
     lock?.release();
+  }
+}
+
+function exists(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return false;
+    throw error;
   }
 }
 
@@ -371,31 +406,125 @@ function parameterHelp(configPath: string, config: LoadedConfig | null): string 
   return lines.join("\n");
 }
 
+/** `%` starts a systemd specifier in almost every setting: `%%` is a literal one. */
+const specifierSafe = (text: string) => text.replaceAll("%", "%%");
+
+/**
+ * One ExecStart argument as systemd splits and expands a command line: `%` (specifiers) and
+ * `$` (environment variables, also inside quotes) doubled; an argument with whitespace, quotes,
+ * a backslash, a `;` (a lone one separates commands) or a control character, or an empty one,
+ * in double quotes with `\` and `"` escaped and control characters as C escapes.
+ */
+function execArgument(argument: string): string {
+  const text = specifierSafe(argument).replaceAll("$", () => "$$");
+  if (text !== "" && !/[\s"'\\;\p{Cc}]/u.test(text)) return text;
+  return `"${
+    text.replace(/[\\"\p{Cc}]/gu, (c) =>
+      c === "\\" || c === '"'
+        ? `\\${c}`
+        : c === "\n"
+        ? "\\n"
+        : c === "\t"
+        ? "\\t"
+        : c < "\x80"
+        ? `\\x${c.charCodeAt(0).toString(16).padStart(2, "0")}`
+        : `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`)
+  }"`;
+}
+
+/** `--name value`, or `--name=value` when the value starts with `-` (it would read as an option). */
+function optionArguments(name: string, value: string | boolean): string[] {
+  if (value === true) return [`--${name}`];
+  const text = String(value);
+  return text.startsWith("-") ? [`--${name}=${text}`] : [`--${name}`, text];
+}
+
+/** A one-line setting (User=, WorkingDirectory=, OnCalendar=): a newline would start another. */
+function oneLine(option: string, value: string): string {
+  if (/\p{Cc}/u.test(value)) {
+    throw new ConfigError(`--${option}: expected one line without control characters`);
+  }
+  return specifierSafe(value);
+}
+
+/**
+ * The unit name: `ticketsync-<pipeline>`, then the value of each parameter given (in the
+ * config's order; a boolean one as its name) and of each `--var`, so that two tenants of one
+ * pipeline (`--tenant-id acme`, `--tenant-id globex`) get two units instead of overwriting one.
+ * Each value keeps only the characters systemd allows in a unit name, `[A-Za-z0-9:_.-]`: every
+ * run of others becomes one `-` (`acme corp` → `acme-corp`, `/data/in.json` → `data-in.json`).
+ * That keeps the name readable and stable between invocations (systemd-escape's `\x20` is
+ * neither in a shell), at the price that values differing only in those characters share a name.
+ * A name longer than 200 characters is cut and ends in a hash of the whole (systemd allows 256).
+ */
+function unitName(pipeline: string, values: string[]): string {
+  const name = ["ticketsync", pipeline, ...values]
+    .map((part) => part.replace(/[^A-Za-z0-9:_.-]+/g, "-").replace(/^-+|-+$/g, ""))
+    .filter(Boolean)
+    .join("-");
+  if (name.length <= 200) return name;
+  const hash = createHash("sha256").update(JSON.stringify([pipeline, ...values])).digest("hex");
+  return `${name.slice(0, 191)}-${hash.slice(0, 8)}`;
+}
+
 function systemdUnits(args: ParsedArgs, config: LoadedConfig, configPath: string): string {
-  const binary = args.systemd.binary ?? "/usr/local/bin/ticketsync";
-  const workdir = args.systemd.workdir ?? Deno.cwd();
-  const params = Object.entries(args.params).map(([k, v]) => ` --${k} ${v}`).join("");
-  return `# /etc/systemd/system/ticketsync-${config.name}.service
+  const given = args.systemd.binary ?? "/usr/local/bin/ticketsync";
+  // systemd wants an absolute path (or a bare name it looks up): a relative one is made absolute.
+  const binary = given.includes("/") ? resolve(given) : given;
+  const workdir = oneLine("workdir", resolve(args.systemd.workdir ?? Deno.cwd()));
+  const onCalendar = oneLine("on-calendar", args.systemd.onCalendar ?? "hourly");
+  const user = args.systemd.user === undefined ? undefined : oneLine("user", args.systemd.user);
+  const givenParams = Object.keys(config.params).filter((name) => args.params[name] !== undefined);
+  const paramArguments = givenParams.flatMap((name) => optionArguments(name, args.params[name]));
+  const command = [
+    binary,
+    "run",
+    resolve(configPath),
+    ...paramArguments,
+    ...Object.entries(args.vars).flatMap(([name, value]) =>
+      optionArguments("var", `${name}=${value}`)
+    ),
+    // Relative to where `ticketsync systemd` ran, which need not be the unit's WorkingDirectory.
+    ...args.envFiles.flatMap((file) => optionArguments("env-file", resolve(file))),
+    "--log-format",
+    "json",
+    "--no-progress",
+  ];
+  const instance = paramArguments.length ? ` (${paramArguments.join(" ")})` : "";
+  // One line, whatever the config's description holds; `%` would be a specifier.
+  const description = (text: string) => specifierSafe(text.replace(/\s+/g, " ").trim());
+  const name = unitName(config.name, [
+    ...givenParams.map((name) => args.params[name] === true ? name : String(args.params[name])),
+    ...Object.values(args.vars),
+  ]);
+  return `# /etc/systemd/system/${name}.service
 [Unit]
-Description=ticketsync pipeline ${config.name}${config.description ? `: ${config.description}` : ""}
+Description=${
+    description(
+      `ticketsync pipeline ${config.name}${instance}${
+        config.description ? `: ${config.description}` : ""
+      }`,
+    )
+  }
 Wants=network-online.target
 After=network-online.target
 
 [Service]
 Type=oneshot
-${args.systemd.user ? `User=${args.systemd.user}\n` : ""}WorkingDirectory=${workdir}
-ExecStart=${binary} run ${resolve(configPath)}${params} --log-format json --no-progress
-# 4 = finished with dead-lettered records; 75 = another run holds the lock: neither is a unit failure.
-SuccessExitStatus=4 75
+${user !== undefined ? `User=${user}\n` : ""}WorkingDirectory=${workdir}
+ExecStart=${command.map(execArgument).join(" ")}
+# 4 = finished with dead-lettered records; 75 = another run holds the lock; 143 / 130 = stopped by
+# SIGTERM (systemctl stop) / SIGINT after saving state: none of them is a unit failure.
+SuccessExitStatus=4 75 130 143
 TimeoutStopSec=120
 KillSignal=SIGTERM
 
-# /etc/systemd/system/ticketsync-${config.name}.timer
+# /etc/systemd/system/${name}.timer
 [Unit]
-Description=Run ticketsync pipeline ${config.name} on a schedule
+Description=${description(`Run ticketsync pipeline ${config.name}${instance} on a schedule`)}
 
 [Timer]
-OnCalendar=${args.systemd.onCalendar ?? "hourly"}
+OnCalendar=${onCalendar}
 Persistent=true
 RandomizedDelaySec=60
 

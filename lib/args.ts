@@ -200,3 +200,23 @@ function splitParams(args: readonly string[]): {
   }
   return { known, params };
 }
+
+/**
+ * The log format argv asks for, read before (and whatever the outcome of)
+ * parsing, so that an argument error is itself printed as a JSON line when
+ * `--log-format json` (or `--log-format=json`) was given. The last one wins, as
+ * in parsing; nothing after `--` counts.
+ */
+export function requestedLogFormat(argv: readonly string[]): "human" | "json" {
+  let format: "human" | "json" = "human";
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === "--") break;
+    let value: string | undefined;
+    if (arg === "--log-format") value = argv[++i];
+    else if (arg.startsWith("--log-format=")) value = arg.slice("--log-format=".length);
+    else continue;
+    if (value === "json" || value === "human") format = value;
+  }
+  return format;
+}

@@ -137,6 +137,8 @@ Deno.test("cli: systemd prints a oneshot service and a timer", async () => {
     "/var/lib/ticketsync",
   ]);
   assert.equal(result.code, 0, result.stderr);
+  assert.match(result.stdout, /^# \/etc\/systemd\/system\/ticketsync-quickstart\.service$/m);
+  assert.match(result.stdout, /^# \/etc\/systemd\/system\/ticketsync-quickstart\.timer$/m);
   assert.match(result.stdout, /Type=oneshot/);
   assert.match(result.stdout, /User=ticketsync/);
   assert.match(result.stdout, /WorkingDirectory=\/var\/lib\/ticketsync/);
@@ -144,7 +146,8 @@ Deno.test("cli: systemd prints a oneshot service and a timer", async () => {
     result.stdout,
     /ExecStart=\/usr\/local\/bin\/ticketsync run \S+quickstart\/pipeline.json --log-format json --no-progress/,
   );
-  assert.match(result.stdout, /SuccessExitStatus=4 75/);
+  // 143/130: stopped by SIGTERM (systemctl stop) or SIGINT after saving state: not a failure.
+  assert.match(result.stdout, /^SuccessExitStatus=4 75 130 143$/m);
   assert.match(result.stdout, /OnCalendar=\*:15/);
 });
 
@@ -331,3 +334,213 @@ Deno.test("cli: a config that fails on a looked-up or env secret never prints it
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+/**
+ * Splits an ExecStart= value as systemd does (words split on whitespace; double or single
+ * quotes; C escapes), then undoes `%%` and `$$`; fails on a lone `%` (a specifier) or `$NAME`
+ * (a variable), which systemd would have replaced.
+ */
+function systemdArgv(value: string): string[] {
+  const words: string[] = [];
+  let i = 0;
+  while (i < value.length) {
+    while (i < value.length && /[ \t]/.test(value[i])) i++;
+    if (i >= value.length) break;
+    let word = "";
+    let quote = "";
+    for (; i < value.length; i++) {
+      const c = value[i];
+      if (!quote && /[ \t]/.test(c)) break;
+      if (c === "\\") {
+        const next = value[++i];
+        if (next === "x") {
+          word += String.fromCharCode(parseInt(value.slice(i + 1, i + 3), 16));
+          i += 2;
+        } else word += ({ n: "\n", t: "\t" } as Record<string, string>)[next] ?? next;
+      } else if (quote && c === quote) quote = "";
+      else if (!quote && (c === '"' || c === "'")) quote = c;
+      else word += c;
+    }
+    assert.equal(quote, "", `unterminated quote in ${value}`);
+    assert.doesNotMatch(word, /(^|[^%])(%%)*%([^%]|$)/, `unescaped % in ${word}`);
+    assert.doesNotMatch(word, /(^|[^$])(\$\$)*\$[A-Za-z_{]/, `unescaped $ in ${word}`);
+    words.push(word.replaceAll("%%", "%").replaceAll("$$", "$"));
+  }
+  return words;
+}
+
+function unitLine(units: string, key: string): string[] {
+  return units.split("\n").filter((line) => line.startsWith(`${key}=`)).map((line) =>
+    line.slice(key.length + 1)
+  );
+}
+
+Deno.test("cli: systemd quotes and escapes ExecStart, keeps --var and --env-file, names a unit per parameter value", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    await Deno.mkdir(join(dir, "my configs"));
+    await Deno.mkdir(join(dir, "my env"));
+    await Deno.writeTextFile(join(dir, "my env/.env"), "REGION_KEY=x\n");
+    await Deno.writeTextFile(
+      join(dir, "my configs/quick start.json"),
+      JSON.stringify({
+        name: "tenants",
+        description: 'Tenant import,\n  100% of "tickets"',
+        key: "id",
+        params: {
+          "tenant-id": { type: "string", required: true, description: "Tenant" },
+          days: { type: "integer", default: 90, description: "Days back" },
+        },
+        stages: [
+          { use: "read.json", path: "${var:input:-in.json}" },
+          { use: "sync-tickets.sqlite", path: "./data/${var:tenant-id}.db" },
+        ],
+      }),
+    );
+    const systemd = (...extra: string[]) =>
+      runCli(["systemd", "my configs/quick start.json", ...extra], { cwd: dir });
+
+    const result = await systemd(
+      "--binary",
+      "/opt/my tools/ticketsync",
+      "--tenant-id",
+      "acme corp",
+      "--days",
+      "30",
+      "--var",
+      'input=100% "off" $HOME\\x.json',
+      "--var",
+      "note=two\nlines;",
+      "--env-file",
+      "my env/.env",
+      "--workdir",
+      "/srv/100% data",
+    );
+    assert.equal(result.code, 0, result.stderr);
+    const [execStart] = unitLine(result.stdout, "ExecStart");
+    assert.deepEqual(systemdArgv(execStart), [
+      "/opt/my tools/ticketsync",
+      "run",
+      join(dir, "my configs/quick start.json"),
+      "--tenant-id",
+      "acme corp",
+      "--days",
+      "30",
+      "--var",
+      'input=100% "off" $HOME\\x.json',
+      "--var",
+      "note=two\nlines;",
+      "--env-file",
+      join(dir, "my env/.env"),
+      "--log-format",
+      "json",
+      "--no-progress",
+    ]);
+    assert.ok(
+      execStart.startsWith(
+        `"/opt/my tools/ticketsync" run "${dir}/my configs/quick start.json" --tenant-id "acme corp" --days 30`,
+      ),
+      execStart,
+    );
+    assert.deepEqual(unitLine(result.stdout, "WorkingDirectory"), ["/srv/100%% data"]);
+    assert.deepEqual(unitLine(result.stdout, "SuccessExitStatus"), ["4 75 130 143"]);
+    const descriptions = unitLine(result.stdout, "Description");
+    assert.equal(descriptions.length, 2);
+    assert.match(
+      descriptions[0],
+      /^ticketsync pipeline tenants .*: Tenant import, 100%% of "tickets"$/,
+    );
+    for (const description of descriptions) assert.doesNotMatch(description, /(^|[^%])%([^%]|$)/);
+
+    // One unit per tenant, named after the parameter values, in systemd's unit-name characters.
+    const names = (units: string) =>
+      [...units.matchAll(/^# \/etc\/systemd\/system\/(.+)\.(service|timer)$/gm)].map((m) => m[1]);
+    const [service, timer] = names(result.stdout);
+    assert.equal(service, timer);
+    assert.match(service, /^[A-Za-z0-9:_.-]+$/);
+    assert.match(service, /^ticketsync-tenants-acme-corp-30/);
+    const acme = await systemd("--tenant-id", "acme");
+    const globex = await systemd("--tenant-id", "globex");
+    assert.equal(acme.code, 0, acme.stderr);
+    assert.equal(globex.code, 0, globex.stderr);
+    assert.deepEqual(names(acme.stdout), ["ticketsync-tenants-acme", "ticketsync-tenants-acme"]);
+    assert.deepEqual(names(globex.stdout), [
+      "ticketsync-tenants-globex",
+      "ticketsync-tenants-globex",
+    ]);
+    assert.deepEqual(systemdArgv(unitLine(acme.stdout, "ExecStart")[0]).slice(1, 5), [
+      "run",
+      join(dir, "my configs/quick start.json"),
+      "--tenant-id",
+      "acme",
+    ]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("cli: --log-format json prints an argument error as one JSON log line", async () => {
+  for (
+    const args of [
+      ["run", QUICKSTART, "--log-format", "json", "--limit", "ten"],
+      ["frobnicate", "--log-format=json"],
+    ]
+  ) {
+    const result = await runCli(args);
+    assert.equal(result.code, 1, result.stderr);
+    const lines = result.stderr.trim().split("\n");
+    assert.equal(lines.length, 1, result.stderr);
+    const record = JSON.parse(lines[0]);
+    assert.equal(typeof record.time, "string");
+    assert.equal(record.level, "error");
+    assert.equal(record.logger, "ticketsync");
+    assert.match(record.message, /--limit: expected a whole number|Unknown command "frobnicate"/);
+  }
+  // Without it, the error stays a human line.
+  const human = await runCli(["run", QUICKSTART, "--limit", "ten"]);
+  assert.equal(human.code, 1);
+  assert.match(human.stderr, /^Invalid arguments:\n {2}--limit: expected a whole number/);
+});
+
+Deno.test("cli: state on a pipeline with no ledger yet exits 2 naming the path, and creates nothing", async () => {
+  const dir = await scratch();
+  try {
+    const before = await listTree(dir);
+    for (
+      const sub of [
+        ["runs"],
+        ["runs", "--json"],
+        ["cursors"],
+        ["deadletters"],
+        ["record", "2500945266"],
+        ["verify"],
+        ["reset-cursor", "etag"],
+        [],
+      ]
+    ) {
+      const result = await runCli(["state", QUICKSTART, ...sub], { cwd: dir });
+      assert.equal(result.code, 2, `${sub.join(" ")}: ${result.stderr}`);
+      assert.equal(result.stdout, "", sub.join(" "));
+      assert.match(
+        result.stderr,
+        /No state at ".*data\/quickstart\.state\.db": no run has used it yet \(or the working directory is not the pipeline's\)/,
+      );
+    }
+    // A mistyped subcommand is still a usage error.
+    const unknown = await runCli(["state", QUICKSTART, "frobnicate"], { cwd: dir });
+    assert.equal(unknown.code, 1, unknown.stderr);
+    assert.deepEqual(await listTree(dir), before, "nothing was created");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+async function listTree(dir: string, prefix = ""): Promise<string[]> {
+  const names: string[] = [];
+  for await (const entry of Deno.readDir(join(dir, prefix))) {
+    const path = prefix ? `${prefix}/${entry.name}` : entry.name;
+    names.push(path);
+    if (entry.isDirectory) names.push(...await listTree(dir, path));
+  }
+  return names.sort();
+}

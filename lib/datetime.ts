@@ -104,9 +104,23 @@ function compilePattern(pattern: string): CompiledPattern {
     const char = pattern[index];
     if (char === "'") {
       // Quoted literal; '' inside or outside quotes is a literal quote.
-      const end = pattern.indexOf("'", index + 1);
-      if (end === -1) fail("unterminated quote");
-      const text = end === index + 1 ? "'" : pattern.slice(index + 1, end);
+      let text = "";
+      let end = index + 1;
+      if (pattern[end] === "'") {
+        text = "'";
+      } else {
+        for (;;) {
+          const close = pattern.indexOf("'", end);
+          if (close === -1) fail("unterminated quote");
+          text += pattern.slice(end, close);
+          if (pattern[close + 1] !== "'") {
+            end = close;
+            break;
+          }
+          text += "'";
+          end = close + 2;
+        }
+      }
       source += escapeRegex(text);
       if (fixed) {
         for (const char of text) fixed.literals.push([fixed.length++, char.charCodeAt(0)]);

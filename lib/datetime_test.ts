@@ -335,3 +335,11 @@ Deno.test("epochMsParser() patterns and epochs give the milliseconds of datePars
   assert.throws(() => epochMsParser({ format: "epoch-ms" })("9000000000000000"), /out of range/);
   assert.throws(() => epochMsParser(nairobi)("2026-02-30 10:00:00"), /day 30 is out of range 1-28/);
 });
+
+Deno.test("parseDateTime() reads '' inside a quoted literal as a quote", () => {
+  assert.equal(
+    parseDateTime("2025-01-01 o'clock 10", { format: "yyyy-MM-dd 'o''clock' HH", zone: "UTC" })
+      .toString(),
+    "2025-01-01T10:00:00Z",
+  );
+});

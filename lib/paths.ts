@@ -8,18 +8,29 @@ export function splitPath(path: string): string[] {
   return path === "" ? [] : path.split(".");
 }
 
+/**
+ * `object[key]` when `object` has it itself: a record's `constructor` or
+ * `toString` is not Object.prototype's. (Data holds no functions, so only a
+ * function, or `__proto__`, needs the own-property check.)
+ */
+function own(object: Record<string, unknown>, key: string): unknown {
+  const value = object[key];
+  if (typeof value !== "function" && key !== "__proto__") return value;
+  return Object.hasOwn(object, key) ? value : undefined;
+}
+
 /** The value at `path`, or `undefined` when any step is missing. */
 export function getPath(object: unknown, path: string): unknown {
   // Most paths are one plain key: no split, no array.
   if (path !== "" && !path.includes(".")) {
     return object !== null && typeof object === "object"
-      ? (object as Record<string, unknown>)[path]
+      ? own(object as Record<string, unknown>, path)
       : undefined;
   }
   let current: unknown = object;
   for (const segment of splitPath(path)) {
     if (current === null || typeof current !== "object") return undefined;
-    current = (current as Record<string, unknown>)[segment];
+    current = own(current as Record<string, unknown>, segment);
   }
   return current;
 }
@@ -29,7 +40,9 @@ export function hasPath(object: unknown, path: string): boolean {
   const segments = splitPath(path);
   let current: unknown = object;
   for (const segment of segments) {
-    if (current === null || typeof current !== "object" || !(segment in current)) return false;
+    if (current === null || typeof current !== "object" || !Object.hasOwn(current, segment)) {
+      return false;
+    }
     current = (current as Record<string, unknown>)[segment];
   }
   return true;

@@ -13,7 +13,7 @@ import { hashJson, stableStringify } from "./hash.ts";
 import { HttpPool } from "./http.ts";
 import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
-import { getPath, renderTemplate, templateFields } from "./paths.ts";
+import { keyOf, keySpecOf } from "./record_key.ts";
 import { Progress } from "./progress.ts";
 import { buildReport, formatSummary, RunCounters, type StageCounter } from "./report.ts";
 import { Redactor } from "./secret.ts";
@@ -514,40 +514,6 @@ function replaySelection(store: StateStore): ReplaySelection {
     origins.add(`${letter.source}\u0000${letter.position}`);
   }
   return { keys, origins };
-}
-
-/** The pipeline's `key`: a field path, or a template of fields (`{tenant_id}:{id}`). */
-interface KeySpec {
-  text: string;
-  template: boolean;
-  fields: string[];
-}
-
-function keySpecOf(text: string): KeySpec {
-  const template = text.includes("{");
-  return { text, template, fields: template ? templateFields(text) : [text] };
-}
-
-/** A record's key by the pipeline's `key`, or why it has none. */
-function keyOf(spec: KeySpec, data: unknown): { key: string } | { reason: string } {
-  let part: unknown;
-  for (const field of spec.fields) {
-    part = getPath(data, field);
-    // An object or array is no identity ("[object Object]" would make every such record one key).
-    if (part !== null && typeof part === "object") {
-      return {
-        reason: `invalid key: ${JSON.stringify(field)} is ${
-          Array.isArray(part) ? "an array" : "an object"
-        }, expected text or a number`,
-      };
-    }
-  }
-  // A plain path's value is the one part just read.
-  const value = spec.template ? renderTemplate(spec.text, data) : part;
-  const key = value === undefined || value === null ? "" : String(value).trim();
-  return key === "" || (spec.template && /^[:\-_/ ]*$/.test(key))
-    ? { reason: `missing key ${JSON.stringify(spec.text)}` }
-    : { key };
 }
 
 /** A record's key, or null when it has no usable one. */

@@ -187,3 +187,11 @@ Deno.test("compilePredicate() refuses an unchecked malformed predicate", () => {
     message: /expected "field" and exactly one operator/,
   });
 });
+
+Deno.test("compilePredicate() sees only a record's own fields, not Object.prototype's", () => {
+  const check = (spec: unknown) => compilePredicate(predicateSchema.parse(spec));
+  assert.equal(check({ field: "toString", exists: true })({}), false);
+  assert.equal(check({ field: "constructor", eq: null })({}), true);
+  assert.equal(check({ field: "constructor", empty: true })({}), true);
+  assert.equal(check({ field: "constructor", eq: "x" })({ constructor: "x" }), true);
+});

@@ -111,7 +111,8 @@ export class ShapeCache<T> {
   /** The value for `keys` (derived now if new and within budget), or `undefined`. */
   get(keys: string[]): T | undefined {
     if (this.#lastKeys !== undefined && sameKeys(keys, this.#lastKeys)) return this.#last;
-    const id = keys.join("\u0000");
+    // JSON: no two key lists share an id (a join could: ["a","b"] and ["a\u0000b"]).
+    const id = JSON.stringify(keys);
     let value: T | undefined;
     if (this.#byList.has(id)) value = this.#byList.get(id);
     else {

@@ -16,7 +16,8 @@
  */
 import { createHash } from "node:crypto";
 import { z } from "zod";
-import { getPath, renderTemplate, templateFields } from "../../lib/paths.ts";
+import { templateFields } from "../../lib/paths.ts";
+import { keyOf, keySpecOf } from "../../lib/record_key.ts";
 import { defineStage, type Item } from "../../lib/stage.ts";
 import { renderBody } from "../../lib/http_sink.ts";
 
@@ -98,26 +99,19 @@ export const stage = defineStage({
   }),
   create(config, ctx) {
     const template = config.template;
-    const keyTemplate = config.keyFrom.includes("{");
+    const keySpec = keySpecOf(config.keyFrom);
     const now = ctx.clock.now().toString();
-
-    function keyOf(data: Record<string, unknown>): string {
-      const value = keyTemplate
-        ? renderTemplate(config.keyFrom, data)
-        : getPath(data, config.keyFrom);
-      if (value === undefined || value === null) return "";
-      const text = String(value).trim();
-      return keyTemplate && /^[:\-_/ ]*$/.test(text) ? "" : text;
-    }
 
     return {
       async *process(items: AsyncIterable<Item>): AsyncIterable<Item> {
         for await (const item of items) {
-          const key = keyOf(item.data);
-          if (key === "") {
-            ctx.deadLetter(item, `missing key ${JSON.stringify(config.keyFrom)} for the envelope`);
+          const found = keyOf(keySpec, item.data);
+          if ("reason" in found) {
+            // An object id would give every such record one "[object Object]" key and uuid.
+            ctx.deadLetter(item, `${found.reason} for the envelope`);
             continue;
           }
+          const key = found.key;
           const scope = {
             ...item.data,
             $record: item.data,

@@ -121,3 +121,16 @@ Deno.test("transformEnvelope() config: an unknown $ placeholder and a template t
     [],
   );
 });
+
+Deno.test("envelope() dead-letters a record whose identity is an object, not one shared key", async () => {
+  const t = testContext();
+  const sink = await createStage(stage, { keyFrom: "_id", template: { id: "{$uuid}" } }, t.ctx);
+  const out = await collect(
+    sink.process(fromArray([item("a", { _id: { oid: "1" } }), item("b", { _id: { oid: "2" } })])),
+  );
+  assert.equal(out.length, 0);
+  assert.deepEqual(t.deadLetters.map((d) => d.reason), [
+    'invalid key: "_id" is an object, expected text or a number for the envelope',
+    'invalid key: "_id" is an object, expected text or a number for the envelope',
+  ]);
+});

@@ -305,11 +305,16 @@ function compileField(
     }
   }
 
-  const source = compileSource(target, spec);
   const each = spec.each && compileFields(spec.each, emptyAsNullDefault);
   const pluck = spec.pluck;
   const { trim, required } = spec;
   const emptyAsNull = spec.emptyAsNull ?? (emptyAsNullDefault && spec.each === undefined);
+  /** trim and emptyAsNull: what counts as missing is judged after them. */
+  const normalize = (value: unknown): unknown => {
+    if (trim && typeof value === "string") value = value.trim();
+    return emptyAsNull && value === "" ? null : value;
+  };
+  const source = compileSource(target, spec, normalize);
   const hasDefault = spec.default !== undefined;
   const fallback = spec.default;
   const textCase = spec.case;
@@ -327,9 +332,7 @@ function compileField(
   }
 
   function run(data: unknown, label: string, problems: Problems): unknown {
-    let value = source(data);
-    if (trim && typeof value === "string") value = value.trim();
-    if (emptyAsNull && value === "") value = null;
+    const value = normalize(source(data));
     if (isMissing(value)) {
       if (hasDefault) return clone(fallback);
       if (required) {
@@ -366,7 +369,11 @@ function compileField(
 }
 
 /** Where a field's raw value comes from. */
-function compileSource(target: string, spec: FieldSpecObject): (data: unknown) => unknown {
+function compileSource(
+  target: string,
+  spec: FieldSpecObject,
+  normalize: (value: unknown) => unknown,
+): (data: unknown) => unknown {
   if (spec.value !== undefined) {
     const constant = spec.value;
     return () => clone(constant);
@@ -380,7 +387,8 @@ function compileSource(target: string, spec: FieldSpecObject): (data: unknown) =
   return function coalesce(data) {
     let fallback: unknown = undefined;
     for (const path of from) {
-      const value = getPath(data, path);
+      // A value that trims to nothing is as missing as none: the next path is tried.
+      const value = normalize(getPath(data, path));
       if (!isMissing(value)) return value;
       if (fallback === undefined) fallback = value;
     }

@@ -412,3 +412,27 @@ Deno.test("transform.map drops top-level keys even when a field writes them, and
   assert.deepEqual(Object.keys(out[0].data), ["ticket_id", "region", "mttr"]);
   assert.equal(input.department, "X", "the input is not mutated");
 });
+
+Deno.test("map() coalescing with trim passes over a source that trims to nothing", async () => {
+  const t = testContext();
+  const config = {
+    fields: { owner: { from: ["owner", "assigned_team"], trim: true, required: true } },
+  };
+  const mapped = await createStage(stage, config, t.ctx);
+  const out = await collect(
+    mapped.process(fromArray([item("k", { owner: "   ", assigned_team: " Team A " })])),
+  );
+  assert.deepEqual(out.map((o) => o.data), [{ owner: "Team A" }]);
+  assert.deepEqual(t.deadLetters, []);
+});
+
+Deno.test("map() keep with emptyAsNull copies a key holding NUL as it is", async () => {
+  const t = testContext();
+  const mapped = await createStage(stage, { keep: true, emptyAsNull: true, fields: {} }, t.ctx);
+  const out = await collect(mapped.process(fromArray([
+    item("1", { a: 1, b: 2 }),
+    item("2", { x: 1 }),
+    item("3", { "a\u0000b": "v" }),
+  ])));
+  assert.deepEqual(out[2].data, { "a\u0000b": "v" });
+});

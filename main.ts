@@ -441,8 +441,11 @@ function optionArguments(name: string, value: string | boolean): string[] {
 
 /** A one-line setting (User=, WorkingDirectory=, OnCalendar=): a newline would start another. */
 function oneLine(option: string, value: string): string {
-  if (/\p{Cc}/u.test(value)) {
-    throw new ConfigError(`--${option}: expected one line without control characters`);
+  // A trailing backslash would join the next line of the unit to this one.
+  if (/\p{Cc}/u.test(value) || value.endsWith("\\")) {
+    throw new ConfigError(
+      `--${option}: expected one line without control characters or a trailing backslash`,
+    );
   }
   return specifierSafe(value);
 }
@@ -492,7 +495,9 @@ function systemdUnits(args: ParsedArgs, config: LoadedConfig, configPath: string
   ];
   const instance = paramArguments.length ? ` (${paramArguments.join(" ")})` : "";
   // One line, whatever the config's description holds; `%` would be a specifier.
-  const description = (text: string) => specifierSafe(text.replace(/\s+/g, " ").trim());
+  // One line, and no trailing backslash (systemd would join the next line to it).
+  const description = (text: string) =>
+    specifierSafe(text.replace(/\s+/g, " ").trim().replace(/\\+$/, ""));
   const name = unitName(config.name, [
     ...givenParams.map((name) => args.params[name] === true ? name : String(args.params[name])),
     ...Object.values(args.vars),

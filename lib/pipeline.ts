@@ -316,6 +316,10 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     }
   }
 
+  // A stage that rethrew the stop itself (a wait cut short by SIGTERM) was interrupted, not failing.
+  if (controller.signal.aborted && failure !== undefined && failure === controller.signal.reason) {
+    failure = undefined;
+  }
   const exitCode = exitCodeFor(failure, counters, controller.signal);
   const report = buildReport(counters, {
     pipeline: config.name,

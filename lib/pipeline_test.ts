@@ -122,6 +122,27 @@ const registry = new Registry([
     }),
   }),
   defineStage({
+    kind: "transform",
+    name: "slow",
+    summary: "Waits on the run's signal for each record (as a rate-limited lookup does).",
+    config: z.object({}).strict(),
+    create: (_config, ctx) => ({
+      async *process(items) {
+        for await (const item of items) {
+          // A wait cut short by the stop rejects with the signal's reason, as sleep() does.
+          await new Promise<void>((resolve, reject) => {
+            const timer = setTimeout(resolve, 20);
+            ctx.signal.addEventListener("abort", () => {
+              clearTimeout(timer);
+              reject(ctx.signal.reason);
+            }, { once: true });
+          });
+          yield item;
+        }
+      },
+    }),
+  }),
+  defineStage({
     kind: "sync-tickets",
     name: "memory",
     summary: "Writes records to an in-memory map.",
@@ -511,5 +532,33 @@ Deno.test("runPipeline() resolves a letter without a key of its own when a recor
   const after = StateStore.open(config.statePath, { readOnly: true });
   assert.equal(after.countOpenDeadLetters(), 0, "the line at that origin now parses and syncs");
   after.close();
+  await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() stopped while a stage waits on the run's signal exits 143, interrupted, not failed", async () => {
+  const many = Array.from({ length: 50 }, (_, i) => ({ id: `K${i}`, status: "open", n: i }));
+  const { dir, config } = await setup(many);
+  const slow = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: config.statePath },
+      stages: [
+        { use: "read.inline", records: many },
+        { use: "transform.slow" },
+        { use: "sync-tickets.memory" },
+      ],
+    }),
+    "t.json",
+    { registry, env: {} },
+  );
+  const controller = new AbortController();
+  setTimeout(() => controller.abort("SIGTERM"), 70);
+  const report = await runPipeline({ config: slow, mode: "run", signal: controller.signal });
+  assert.equal(report.exitCode, 143);
+  assert.match(report.error ?? "", /^interrupted \(SIGTERM\)/);
+  const store = StateStore.open(config.statePath, { readOnly: true });
+  assert.equal(store.listRuns()[0].status, "interrupted");
+  store.close();
   await Deno.remove(dir, { recursive: true });
 });

@@ -544,3 +544,31 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
   }
   return names.sort();
 }
+
+Deno.test("cli: systemd refuses a setting ending in a backslash and trims one off a description", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "p.json"),
+      JSON.stringify({
+        name: "p",
+        description: "Exports to \\\\srv\\share\\",
+        key: "id",
+        stages: [
+          { use: "read.json", path: "in.json" },
+          { use: "sync-tickets.sqlite", path: "out.db" },
+        ],
+      }),
+    );
+    const refused = await runCli(["systemd", "p.json", "--workdir", "wd\\"], { cwd: dir });
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /--workdir: expected one line .* or a trailing backslash/);
+    const units = await runCli(["systemd", "p.json"], { cwd: dir });
+    assert.equal(units.code, 0, units.stderr);
+    for (const line of units.stdout.split("\n")) {
+      assert.ok(!line.endsWith("\\"), `a unit line ends in a backslash: ${line}`);
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

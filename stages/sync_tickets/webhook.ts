@@ -41,6 +41,8 @@ import { sleep } from "../../lib/retry.ts";
 
 /** Cache namespace of the delivery log. */
 export const DELIVERY_LOG = "webhook.delivered";
+/** Cache namespace of the time of the last delivery, per destination. */
+const LAST_DELIVERY = "webhook.last-delivery";
 
 /** The stage definition. */
 export const stage = defineStage({
@@ -76,9 +78,9 @@ export const stage = defineStage({
     }
 
     // The last delivery of an earlier run: the first request waits out the spacing since then.
-    const lastKey = `${destination}\u0000#last-delivery`;
+    const lastKey = destination;
     const interval = rateLimitInterval(config.rateLimit);
-    const last = ctx.state.cacheGet(DELIVERY_LOG, lastKey);
+    const last = ctx.state.cacheGet(LAST_DELIVERY, lastKey);
     let ready: Promise<void> | undefined;
     function spacedFromLastRun(): Promise<void> {
       const wait = typeof last === "number" ? last + interval - Date.now() : 0;
@@ -128,7 +130,7 @@ export const stage = defineStage({
       }
       // Written at once, before the next request: a kill after this line resends nothing.
       ctx.state.cachePut(DELIVERY_LOG, logKey(result), result.hash);
-      ctx.state.cachePut(DELIVERY_LOG, lastKey, Date.now());
+      ctx.state.cachePut(LAST_DELIVERY, lastKey, Date.now());
       result.outcome = mergeOutcome(result.outcome, outcome);
       return result;
     }

@@ -61,11 +61,13 @@ const WRITE_CHUNK = 64 * 1024;
 const REMOVED_SHOWN = 5;
 
 /**
- * Internal, for tests only: the copy a backup is made with (a test makes it
- * fail half-way, as a full disk would). Not part of the stage's interface.
+ * Internal, for tests only: the copy and the link a backup is made with (a
+ * test makes the copy fail half-way, as a full disk would, and the link fail,
+ * as a filesystem without hard links does). Not part of the stage's interface.
  */
 export const internals = {
   copyFile: (from: string, to: string): Promise<void> => Deno.copyFile(from, to),
+  link: (from: string, to: string): Promise<void> => Deno.link(from, to),
 };
 
 /** The sink. */
@@ -278,6 +280,17 @@ export const stage = defineStage({
      * (disk full, file size limit) never leaves a truncated file under a
      * backup name; the temporary is removed in every case.
      */
+    /** Creates `name` empty if it does not exist; false when it does. */
+    async function claim(name: string): Promise<boolean> {
+      try {
+        (await Deno.open(name, { write: true, createNew: true })).close();
+        return true;
+      } catch (error) {
+        if (error instanceof Deno.errors.AlreadyExists) return false;
+        throw error;
+      }
+    }
+
     async function backup(): Promise<string> {
       await Deno.mkdir(backupDir, { recursive: true });
       const stamp = ctx.clock.now().toZonedDateTimeISO("UTC").toPlainDateTime().toString()
@@ -290,11 +303,15 @@ export const stage = defineStage({
           const candidate = n === 0 ? base : `${base}_${n}`;
           try {
             // A link fails when the name exists: a backup is never overwritten.
-            await Deno.link(temp, candidate);
+            await internals.link(temp, candidate);
             return candidate;
           } catch (error) {
             if (error instanceof Deno.errors.AlreadyExists) continue;
-            throw error;
+            // A filesystem without hard links (vfat, some network mounts): claim the
+            // name with createNew, then rename the complete copy over it.
+            if (!(await claim(candidate))) continue;
+            await Deno.rename(temp, candidate);
+            return candidate;
           }
         }
       } finally {

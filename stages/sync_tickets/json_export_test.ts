@@ -646,3 +646,36 @@ Deno.test("jsonExport() says which records of the old file leave it", async () =
     await Deno.remove(h.dir, { recursive: true });
   }
 });
+
+Deno.test("jsonExport() on a filesystem without hard links backs up by claiming the name, then renaming", async () => {
+  const h = await harness();
+  const link = internals.link;
+  try {
+    await h.sync(venues());
+    const original = await Deno.readTextFile(h.file);
+    await Deno.mkdir(join(h.dir, "data/backups"));
+    await Deno.writeTextFile(
+      join(h.dir, "data/backups/venues.json.backup.20250918_184658"),
+      "older",
+    );
+    internals.link = () => Promise.reject(new Deno.errors.NotSupported("Operation not supported"));
+    const out = await h.sync(venues(VENUES.slice(0, 2)));
+    assert.deepEqual(outcomes(out), ["unchanged", "unchanged"]);
+    assert.deepEqual(await h.backups(), [
+      "venues.json.backup.20250918_184658",
+      "venues.json.backup.20250918_184658_1",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(join(h.dir, "data/backups/venues.json.backup.20250918_184658")),
+      "older",
+      "an existing backup is never overwritten",
+    );
+    assert.equal(
+      await Deno.readTextFile(join(h.dir, "data/backups/venues.json.backup.20250918_184658_1")),
+      original,
+    );
+  } finally {
+    internals.link = link;
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

@@ -201,6 +201,10 @@ export async function* csvItems(
   if (failure) {
     throw new Error(`Cannot read "${source}": ${failure.message}`, { cause: failure });
   }
+  // A contract with no header to check: an empty (truncated) export is not a clean, empty load.
+  if (names === undefined && options.requireColumns !== undefined) {
+    throw new MissingError(`Cannot read "${source}": the file is empty (no header row)`);
+  }
 }
 
 function headerNames(source: string, position: string, record: string[]): string[] {

@@ -287,3 +287,10 @@ Deno.test("csvItems() with requireColumns stops before any row when the header l
     'Cannot read "in.csv": the header lacks 2 required columns: is_alarm, region',
   );
 });
+
+Deno.test("csvItems() with requireColumns refuses an empty file: no header to check", async () => {
+  const empty = await read("", { requireColumns: ["ticket_id"] });
+  assert.ok(empty.error instanceof MissingError, String(empty.error));
+  assert.equal(empty.error.message, 'Cannot read "in.csv": the file is empty (no header row)');
+  assert.equal((await read("")).error, undefined, "without a contract an empty file is no rows");
+});

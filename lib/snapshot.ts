@@ -244,7 +244,8 @@ export function snapshotReader(
     for (const [index, file] of chosen.entries()) {
       if (ctx.signal.aborted) break;
       const fingerprint = await store.fingerprint(file);
-      const skip = config.skipUnchanged && fingerprint === previous;
+      // --full rewrites everything: it reads an unchanged snapshot too.
+      const skip = config.skipUnchanged && !ctx.options.full && fingerprint === previous;
       out.push({ file, fingerprint, skip });
       if (!skip) previous = fingerprint;
       // An incremental feed loads one file a run (unchanged ones before it are passed over).

@@ -133,15 +133,20 @@ function rollbackQuietly(db: DatabaseSync, sql: string): void {
 
 /** Whether `table` exists in the main schema. */
 export function tableExists(db: DatabaseSync, table: string): boolean {
-  const row = db.prepare("SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ?")
-    .get(table);
+  // SQLite's names are case-insensitive: "Tickets" is the table "tickets".
+  const row = db.prepare(
+    "SELECT 1 AS found FROM sqlite_master WHERE type = 'table' AND name = ? COLLATE NOCASE",
+  ).get(table);
   return row !== undefined;
 }
 
-/** The column names of `table` (empty when it does not exist). */
+/**
+ * The column names of `table`, lower-cased (empty when it does not exist):
+ * SQLite's names are case-insensitive, so "City" is the column "city".
+ */
 export function tableColumns(db: DatabaseSync, table: string): string[] {
   const rows = db.prepare(`PRAGMA table_info(${quoteIdent(table)})`).all();
-  return rows.map((row) => String(row.name));
+  return rows.map((row) => String(row.name).toLowerCase());
 }
 
 // ---------------------------------------------------------------------------
@@ -206,9 +211,12 @@ export function checkTableConfig(
   if (!IDENTIFIER.test(config.table)) {
     issue(["table"], `invalid table name: ${plain}`, config.table);
   }
+  const seen: string[] = [];
   for (const name of Object.keys(config.columns)) {
     if (!IDENTIFIER.test(name)) {
       issue(["columns", name], `invalid column name: ${plain}`);
+    } else if (taken(name, seen)) {
+      issue(["columns", name], "expected a name no other column has (SQLite ignores case)");
     } else if (taken(name, managed)) {
       issue(
         ["columns", name],
@@ -217,6 +225,7 @@ export function checkTableConfig(
         }`,
       );
     }
+    seen.push(name);
   }
   const raw = config.raw;
   if (raw === null) return;
@@ -272,6 +281,14 @@ export function toSqlValue(column: Column, value: unknown): SqlValue {
       return stableStringify(value);
     case "integer": {
       if (typeof value === "bigint") return value;
+      // Text holding a whole number: exactly, as SQLite's 64-bit integer (a Number would round it).
+      if (typeof value === "string" && /^\s*[+-]?\d+\s*$/.test(value)) {
+        const whole = BigInt(value.trim());
+        if (whole >= -(2n ** 63n) && whole < 2n ** 63n) {
+          return Number.isSafeInteger(Number(whole)) ? Number(whole) : whole;
+        }
+        throw typeError(column, "an integer within 64 bits", value);
+      }
       const number = typeof value === "number"
         ? value
         : typeof value === "string" && value.trim() !== ""
@@ -362,7 +379,10 @@ export function rawChanges(
 function normalizeStored(value: unknown): unknown {
   if (value === undefined) return null;
   // SQLite may return bigint for large integers; compare as numbers where safe.
-  if (typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER)) return Number(value);
+  if (
+    typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER) &&
+    value >= BigInt(Number.MIN_SAFE_INTEGER)
+  ) return Number(value);
   return value;
 }
 
@@ -373,8 +393,13 @@ function normalizeStored(value: unknown): unknown {
  */
 export class LazyTable {
   #db: DatabaseSync | null = null;
-  /** Columns the table has (plan mode reads only these). */
+  /** Columns the table has, lower-cased (plan mode reads only these); ask {@linkcode has}. */
   present: Set<string> = new Set();
+
+  /** Whether the table has column `name` (in any case). */
+  has(name: string): boolean {
+    return this.present.has(name.toLowerCase());
+  }
 
   constructor(
     readonly path: string,

@@ -301,3 +301,26 @@ Deno.test("read.files reads the committed fixtures with an empty prefix", async 
   assert.deepEqual(ids(items).filter((id) => id.startsWith("INC")).length, 8);
   assert.equal(items.filter((item) => item.data.is_alarm === "true").length, 2);
 });
+
+Deno.test("readFiles() reads an unchanged snapshot again under --full", async () => {
+  const dir = await bucketDir({ [S17]: fixture(S17) });
+  try {
+    const { state } = testContext({ cwd: dir });
+    const config = { dir: "." };
+    const first = await createStage(stage, config, testContext({ cwd: dir, state }).ctx);
+    const loaded = (await collect(first.read())).length;
+    await first.commit!();
+    await Deno.writeFile(join(dir, "automations/inc", S18), fixture(S17));
+    const plain = await createStage(stage, config, testContext({ cwd: dir, state }).ctx);
+    assert.equal(await plain.hasInput!(), false, "unchanged: skipped");
+    const full = await createStage(
+      stage,
+      config,
+      testContext({ cwd: dir, state, options: { full: true } }).ctx,
+    );
+    assert.equal(await full.hasInput!(), true);
+    assert.equal((await collect(full.read())).length, loaded);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -128,7 +128,7 @@ export const stage = defineStage({
       );
       const existing = new Set(tableColumns(db, config.table));
       for (const [name, type] of wanted) {
-        if (!existing.has(name)) {
+        if (!existing.has(name.toLowerCase())) {
           db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(name)} ${type}`);
         }
       }
@@ -139,7 +139,7 @@ export const stage = defineStage({
       parent: string,
       child: string,
     ): Record<string, unknown> | undefined {
-      if (!destination.present.has("parent_key") || !destination.present.has("child_key")) {
+      if (!destination.has("parent_key") || !destination.has("child_key")) {
         return undefined;
       }
       if (select === null) {
@@ -148,12 +148,14 @@ export const stage = defineStage({
           "content_hash",
           ...columns.map((column) => column.name),
           ...(config.raw === null ? [] : [config.raw]),
-        ].filter((name) => destination.present.has(name));
+        ].filter((name) => destination.has(name));
         select = db.prepare(
           `SELECT ${
             wanted.map(quoteIdent).join(", ")
           } FROM ${table} WHERE "parent_key" = ? AND "child_key" = ?`,
         );
+        // An integer beyond 2^53 reads as a bigint instead of throwing.
+        select.setReadBigInts(true);
       }
       return select.get(parent, child) as Record<string, unknown> | undefined;
     }
@@ -204,7 +206,9 @@ export const stage = defineStage({
           }
           return typeof part === "string" ? part : stableStringify(part);
         });
-        const key = parts.join("@");
+        // "@" joins the parts; one inside a part is escaped, so "x@y"+"z" and "x"+"y@z" differ
+        // (keys without "@" or a backslash read as before).
+        const key = parts.map((part) => part.replace(/[\\@]/g, "\\$&")).join("@");
         let values: SqlValue[];
         try {
           values = rowValues(columns, child);

@@ -274,3 +274,18 @@ Deno.test("syncResponsesSqlite() config: unsafe or reserved names are reported a
   ]);
   assert.deepEqual(configProblems(stage, { columns: { member: { from: "member_code" } } }), []);
 });
+
+Deno.test("syncResponsesSqlite() keeps two responses apart whose key parts would join alike", async () => {
+  const h = await harness();
+  try {
+    const a = { member_code: "x@y", responded_at: "z", response: { status: "A" } };
+    const b = { member_code: "x", responded_at: "y@z", response: { status: "B" } };
+    await h.sync([ticket("T1", [a, b], "created")]);
+    assert.deepEqual(h.rows().map((row) => [row.child_key, row.status]), [
+      ["x@y\\@z", "B"],
+      ["x\\@y@z", "A"],
+    ]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

@@ -99,7 +99,7 @@ export const stage = defineStage({
         ["synced_at", "TEXT"],
       ];
       for (const [name, type] of wanted) {
-        if (!existing.has(name)) {
+        if (!existing.has(name.toLowerCase())) {
           db.exec(`ALTER TABLE ${table} ADD COLUMN ${quoteIdent(name)} ${type}`);
         }
       }
@@ -107,17 +107,19 @@ export const stage = defineStage({
 
     /** The destination row of `key` (only the columns the table has), if any. */
     function selectRow(db: DatabaseSync, key: string): Record<string, unknown> | undefined {
-      if (!destination.present.has("key")) return undefined;
+      if (!destination.has("key")) return undefined;
       if (select === null) {
         const wanted = [
           "key",
           "content_hash",
           ...columns.map((column) => column.name),
           ...(config.raw === null ? [] : [config.raw]),
-        ].filter((name) => destination.present.has(name));
+        ].filter((name) => destination.has(name));
         select = db.prepare(
           `SELECT ${wanted.map(quoteIdent).join(", ")} FROM ${table} WHERE "key" = ?`,
         );
+        // An integer beyond 2^53 reads as a bigint instead of throwing.
+        select.setReadBigInts(true);
       }
       return select.get(key) as Record<string, unknown> | undefined;
     }

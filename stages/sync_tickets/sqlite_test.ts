@@ -300,3 +300,62 @@ Deno.test("syncTicketsSqlite() config: unsafe or reserved names are reported at 
   assert.deepEqual(configProblems(stage, { raw: null, columns: { raw: {} } }), []);
   assert.throws(() => stage.config.parse({ columns: { a: { type: "date" } } }));
 });
+
+Deno.test("syncTicketsSqlite() keeps integers beyond 2^53 exact, and reads them back without failing", async () => {
+  const h = await harness();
+  try {
+    const big = { ...T1, priority: "9007199254740993" };
+    assert.deepEqual((await h.sync([result(item("2501", big))])).map((r) => r.outcome), [
+      "created",
+    ]);
+    const db = new DatabaseSync(join(h.dir, "db/tickets.db"));
+    const select = db.prepare(`SELECT priority FROM tickets`);
+    select.setReadBigInts(true);
+    const row = select.get()!;
+    db.close();
+    assert.equal(String(row.priority), "9007199254740993");
+    // The row is read back to compare (changed content): a bigint, not a RangeError.
+    const changed = { ...big, emergency: true };
+    assert.deepEqual((await h.sync([result(item("2501", changed))])).map((r) => r.outcome), [
+      "updated",
+    ]);
+    // The ledger lost: the row is found unchanged by its content hash, read back exactly.
+    assert.deepEqual((await h.sync([result(item("2501", changed))])).map((r) => r.outcome), [
+      "unchanged",
+    ]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("syncTicketsSqlite() config: column names differing only in case are one column to SQLite", () => {
+  assert.deepEqual(
+    configProblems(stage, {
+      path: "x.db",
+      columns: { city: { type: "text" }, City: { type: "text" } },
+    }),
+    ["stages[1].columns.City: expected a name no other column has (SQLite ignores case)"],
+  );
+});
+
+Deno.test("syncTicketsSqlite() finds an existing table and its columns whatever their case", async () => {
+  const h = await harness();
+  try {
+    await h.sync([result(item("2501", T1))]);
+    // The same table named "Tickets", its column "city" asked for as "City".
+    const config = { ...CONFIG, table: "Tickets", columns: { ...CONFIG.columns, city: undefined } };
+    delete (config.columns as Record<string, unknown>).city;
+    (config.columns as Record<string, unknown>).City = { from: "location.city", type: "text" };
+    const planned = await h.sync(
+      [result(item("2501", { ...T1, priority: 5 }))],
+      { mode: "plan" },
+      config,
+    );
+    assert.deepEqual(planned.map((r) => r.outcome), ["updated"]);
+    const run = await h.sync([result(item("2501", { ...T1, priority: 5 }))], {}, config);
+    assert.deepEqual(run.map((r) => r.outcome), ["updated"]);
+    assert.equal(h.rows().length, 1);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

@@ -123,6 +123,7 @@ export const stage = defineStage({
       } catch (error) {
         throw connectError(config.url, error);
       }
+      nullAwareArrays(client);
       ctx.log.debug("Reading {name} from {url}", { name, url: redactUrl(config.url) });
       const tx = await client.reserve();
       try {
@@ -244,6 +245,70 @@ function jsonFriendlyParsers(sql: Sql, numeric: NumericAs): void {
   parsers[OID.numeric] = numeric === "number" ? finiteNumber : function exact(text) {
     return text;
   };
+}
+
+/**
+ * Replaces the array parsers postgres.js derived when it connected (they read
+ * an unquoted NULL element as the text "NULL": a NULL in a text[] looked like
+ * the string 'NULL', in a bool[] like false, and one in a jsonb[] failed the
+ * read) with {@linkcode parseArray}, around the same element parsers.
+ */
+function nullAwareArrays(sql: Sql): void {
+  const options = sql.options as unknown as {
+    parsers: Record<number, (text: string) => unknown>;
+    shared?: { typeArrayMap?: Record<number, number> };
+  };
+  for (const [oid, typarray] of Object.entries(options.shared?.typeArrayMap ?? {})) {
+    const element = options.parsers[Number(oid)] ?? ((text: string) => text);
+    // Only box[] separates its elements with ';'.
+    const delimiter = typarray === 1020 ? ";" : ",";
+    options.parsers[typarray] = (text) => parseArray(text, element, delimiter);
+  }
+}
+
+/**
+ * A PostgreSQL array literal (`{a,"b c",NULL,{1,2}}`, optionally after a
+ * `[1:2]=` bounds prefix) as nested arrays: quoted elements unescaped,
+ * unquoted `NULL` as null, every other element through `element`.
+ */
+export function parseArray(
+  text: string,
+  element: (text: string) => unknown,
+  delimiter = ",",
+): unknown[] {
+  let i = text.startsWith("[") ? text.indexOf("=") + 1 : 0;
+  function list(): unknown[] {
+    const out: unknown[] = [];
+    i++; // "{"
+    if (text[i] === "}") {
+      i++;
+      return out;
+    }
+    for (;;) {
+      if (text[i] === "{") out.push(list());
+      else if (text[i] === '"') {
+        let value = "";
+        for (i++; i < text.length && text[i] !== '"'; i++) {
+          if (text[i] === "\\") i++;
+          value += text[i];
+        }
+        i++;
+        out.push(element(value));
+      } else {
+        let end = i;
+        while (end < text.length && text[end] !== delimiter && text[end] !== "}") end++;
+        const raw = text.slice(i, end);
+        out.push(raw.toUpperCase() === "NULL" ? null : element(raw));
+        i = end;
+      }
+      if (text[i] === delimiter) i++;
+      else if (text[i] === "}") {
+        i++;
+        return out;
+      } else throw new Error(`malformed array literal: ${text.slice(0, 60)}`);
+    }
+  }
+  return list();
 }
 
 /** The number, or the text when JSON cannot hold it (NaN, Infinity). */

@@ -3,7 +3,7 @@ import { ConfigError, MissingError, RemoteError } from "../../lib/errors.ts";
 import type { Item } from "../../lib/stage.ts";
 import { configProblems, createStage, testContext } from "../../tests/harness.ts";
 import { pgTest } from "../../tests/pg_env.ts";
-import { stage } from "./postgres.ts";
+import { parseArray, stage } from "./postgres.ts";
 
 /** The test database, with unqualified names resolving in `schema`. */
 function schemaUrl(url: string, schema: string): string {
@@ -270,4 +270,38 @@ Deno.test("readPostgres() config: exactly one of table or query; params only wit
   for (const [config, problems] of cases) {
     assert.deepEqual(configProblems(stage, config), problems, JSON.stringify(config));
   }
+});
+
+pgTest(
+  "readPostgres() reads NULL elements of arrays as null, the text 'NULL' as text",
+  async ({ url }) => {
+    const { items, error } = await readAll({
+      url,
+      query: `select array['a', null, 'NULL', 'b,"c'] as t, array[1, null] as i,
+      array[true, null] as b, array['{"a":1}'::jsonb, null] as j,
+      array['2025-01-01 00:00:00+00'::timestamptz, null] as ts, '{{1,NULL},{NULL,4}}'::int[] as m`,
+    });
+    assert.equal(error, undefined, String(error));
+    assert.deepEqual(items[0].data, {
+      t: ["a", null, "NULL", 'b,"c'],
+      i: [1, null],
+      b: [true, null],
+      j: [{ a: 1 }, null],
+      ts: ["2025-01-01T00:00:00Z", null],
+      m: [[1, null], [null, 4]],
+    });
+  },
+);
+
+Deno.test("parseArray() reads quoting, NULL, nesting, bounds and an empty array", () => {
+  assert.deepEqual(parseArray('{a,"b c",NULL,"NULL","x\\"y"}', (t) => t), [
+    "a",
+    "b c",
+    null,
+    "NULL",
+    'x"y',
+  ]);
+  assert.deepEqual(parseArray("[0:1]={1,2}", Number), [1, 2]);
+  assert.deepEqual(parseArray("{}", Number), []);
+  assert.deepEqual(parseArray("{{1,2},{3,NULL}}", Number), [[1, 2], [3, null]]);
 });

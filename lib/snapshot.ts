@@ -160,8 +160,13 @@ export interface SnapshotStore {
   fingerprint(file: SnapshotFile): Promise<string>;
   /** The file's bytes. */
   open(file: SnapshotFile): Promise<ReadableStream<Uint8Array>>;
-  /** Moves the file into the processed folder; returns its new object key or path. */
-  moveToProcessed(file: SnapshotFile): Promise<string>;
+  /**
+   * Moves the file into the processed folder; returns its new object key or
+   * path, or null when `fingerprint` is given and the file no longer has it
+   * (rewritten or re-uploaded since it was read): it is then left in place,
+   * for the next run to load what it holds now.
+   */
+  moveToProcessed(file: SnapshotFile, fingerprint?: string): Promise<string | null>;
   close?(): Promise<void> | void;
 }
 
@@ -297,9 +302,17 @@ export function snapshotReader(
 
     async commit(): Promise<void> {
       if (config.moveOnSuccess) {
-        for (const file of [...superseded, ...handled.map((entry) => entry.file)]) {
-          const target = await store.moveToProcessed(file);
-          ctx.log.info(logText(`Moved "${file.source}" to "${target}"`));
+        const moves = [
+          ...superseded.map((file) => ({ file, fingerprint: undefined })),
+          ...handled.map(({ file, fingerprint }) => ({ file, fingerprint })),
+        ];
+        for (const { file, fingerprint } of moves) {
+          const target = await store.moveToProcessed(file, fingerprint);
+          if (target === null) {
+            ctx.log.warn(logText(
+              `"${file.source}" changed while it was loaded: left in place, the next run loads it`,
+            ));
+          } else ctx.log.info(logText(`Moved "${file.source}" to "${target}"`));
         }
       }
       // An older full snapshot's bad rows are moot once a newer one loaded cleanly:

@@ -35,6 +35,16 @@ export function fileSnapshotStore(options: FileSnapshotStoreOptions): SnapshotSt
   const folder = resolve(options.cwd, shown);
   const processed = resolve(folder, options.processedPrefix);
   const location = shown.endsWith("/") ? shown : `${shown}/`;
+  /** Size and mtime of each file when it was fingerprinted. */
+  const stamps = new Map<string, string>();
+
+  function stampOf(info: Deno.FileInfo): string {
+    return `${info.size}:${info.mtime?.getTime() ?? ""}`;
+  }
+
+  async function stamp(file: SnapshotFile): Promise<string> {
+    return stampOf(await Deno.stat(resolve(folder, file.name)));
+  }
 
   return {
     location,
@@ -65,6 +75,7 @@ export function fileSnapshotStore(options: FileSnapshotStoreOptions): SnapshotSt
       const hash = createHash("sha256");
       // Plain reads into one buffer: a web stream's 64 KiB chunks cost more than the hashing.
       using handle = await openHandle(file);
+      stamps.set(file.name, stampOf(await handle.stat()));
       const buffer = new Uint8Array(1 << 20);
       for (let n = await handle.read(buffer); n !== null; n = await handle.read(buffer)) {
         hash.update(buffer.subarray(0, n));
@@ -74,7 +85,10 @@ export function fileSnapshotStore(options: FileSnapshotStoreOptions): SnapshotSt
 
     open: openFile,
 
-    async moveToProcessed(file: SnapshotFile): Promise<string> {
+    async moveToProcessed(file: SnapshotFile, fingerprint?: string): Promise<string | null> {
+      // Size and modification time as when it was fingerprinted: a file written since (an
+      // export still being appended to) would be moved with rows no run read.
+      if (fingerprint !== undefined && stamps.get(file.name) !== await stamp(file)) return null;
       await Deno.mkdir(processed, { recursive: true });
       await Deno.rename(resolve(folder, file.name), resolve(processed, file.name));
       return join(shown, options.processedPrefix, file.name);

@@ -324,3 +324,18 @@ Deno.test("readFiles() reads an unchanged snapshot again under --full", async ()
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("readFiles() leaves a file written to while it was loaded where it is", async () => {
+  const dir = await bucketDir({ [S17]: '"ticket_id","status"\n"A","Open"\n' });
+  try {
+    const { ctx } = testContext({ cwd: dir });
+    const reader = await createStage(stage, { dir: "." }, ctx);
+    assert.equal((await collect(reader.read())).length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 20)); // a later mtime
+    await Deno.writeTextFile(join(dir, "automations/inc", S17), '"B","Open"\n', { append: true });
+    await reader.commit!();
+    assert.deepEqual(await listDir(join(dir, "automations/inc")), [S17], "not archived unread");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

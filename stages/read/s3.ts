@@ -105,6 +105,19 @@ export function s3SnapshotStore(options: S3SnapshotStoreOptions): SnapshotStore 
     return loaded;
   }
 
+  /** The object's ETag as the server has it now. */
+  async function headEtag(file: SnapshotFile): Promise<string> {
+    const { sdk, client } = await s3();
+    try {
+      const head = await client.send(
+        new sdk.HeadObjectCommand({ Bucket: bucket, Key: file.source }),
+      );
+      return bareEtag(head.ETag) ?? "";
+    } catch (error) {
+      throw s3Error("read", `s3://${bucket}/${file.source}`, error);
+    }
+  }
+
   return {
     location,
     fingerprintKind: "ETag",
@@ -143,16 +156,7 @@ export function s3SnapshotStore(options: S3SnapshotStoreOptions): SnapshotStore 
     },
 
     async fingerprint(file: SnapshotFile): Promise<string> {
-      if (file.fingerprint) return file.fingerprint;
-      const { sdk, client } = await s3();
-      try {
-        const head = await client.send(
-          new sdk.HeadObjectCommand({ Bucket: bucket, Key: file.source }),
-        );
-        return bareEtag(head.ETag) ?? "";
-      } catch (error) {
-        throw s3Error("read", `s3://${bucket}/${file.source}`, error);
-      }
+      return file.fingerprint ?? await headEtag(file);
     },
 
     async open(file: SnapshotFile): Promise<ReadableStream<Uint8Array>> {
@@ -168,9 +172,11 @@ export function s3SnapshotStore(options: S3SnapshotStoreOptions): SnapshotStore 
       }
     },
 
-    async moveToProcessed(file: SnapshotFile): Promise<string> {
+    async moveToProcessed(file: SnapshotFile, fingerprint?: string): Promise<string | null> {
       const { sdk, client } = await s3();
       const target = `${prefix}${options.processedPrefix}${file.name}`;
+      // Re-uploaded since it was read: moving it would archive content no run loaded.
+      if (fingerprint !== undefined && await headEtag(file) !== fingerprint) return null;
       try {
         await client.send(
           new sdk.CopyObjectCommand({

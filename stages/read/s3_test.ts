@@ -203,3 +203,21 @@ Deno.test("read.s3 config requires credentials and rejects unknown keys", () => 
   ]);
   assert.deepEqual(configProblems(stage, { ...base, header: false, columns: ["a"] }), []);
 });
+
+Deno.test("readS3() leaves an object re-uploaded while it was loaded where it is", async () => {
+  await withS3(async (s3, readers) => {
+    await s3.put(`${INC}${S17}`, '"ticket_id","status"\n"OLD","Open"\n');
+    const { ctx, state } = testContext();
+    const reader = await createStage(stage, config(s3), ctx);
+    readers.push(reader);
+    const items = await collect(reader.read());
+    assert.deepEqual(items.map((item) => item.data.ticket_id), ["OLD"]);
+    await s3.put(`${INC}${S17}`, '"ticket_id","status"\n"NEW","Open"\n');
+    await reader.commit!();
+    assert.deepEqual(await s3.list(INC), [`${INC}${S17}`], "not archived unread");
+    // The next run loads what it holds now.
+    const next = await createStage(stage, config(s3), testContext({ state }).ctx);
+    readers.push(next);
+    assert.deepEqual((await collect(next.read())).map((item) => item.data.ticket_id), ["NEW"]);
+  });
+});

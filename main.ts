@@ -245,10 +245,15 @@ const PLAN_VERB = {
   failed: "fail",
 } as const;
 
+/** JSON of a plan value; a 64-bit integer from a database (a bigint) as its digits. */
+function planJson(value: unknown): string {
+  return JSON.stringify(value, (_, v) => typeof v === "bigint" ? v.toString() : v);
+}
+
 function planLine(result: SyncResult, json: boolean): string[] {
   if (result.outcome === "unchanged") return [];
   if (json) {
-    return [JSON.stringify({
+    return [planJson({
       key: result.item.key,
       action: PLAN_VERB[result.outcome ?? "failed"],
       changes: result.changes,
@@ -259,9 +264,7 @@ function planLine(result: SyncResult, json: boolean): string[] {
   const lines = [`${verb} ${result.item.key}${result.reason ? `: ${result.reason}` : ""}`];
   for (const change of result.changes ?? []) {
     lines.push(
-      `          ${change.path}: ${JSON.stringify(change.before)} → ${
-        JSON.stringify(change.after)
-      }`,
+      `          ${change.path}: ${planJson(change.before)} → ${planJson(change.after)}`,
     );
   }
   return lines;

@@ -53,7 +53,7 @@ export const csvOptionsSchema = z.object({
  * the names must come from `columns`.
  */
 export function checkCsvOptions(
-  config: { header: boolean; columns?: string[] },
+  config: { header: boolean; columns?: string[]; requireColumns?: string[] },
   ctx: z.RefinementCtx,
 ): void {
   if (!config.header && config.columns === undefined) {
@@ -61,6 +61,18 @@ export function checkCsvOptions(
       code: "custom",
       path: ["columns"],
       message: 'required when "header" is false: expected the column names in file order',
+      input: undefined,
+    });
+  }
+  // With `columns` the names come from the config, not the file: check the contract here.
+  const missing = config.columns === undefined
+    ? []
+    : (config.requireColumns ?? []).filter((name) => !config.columns!.includes(name));
+  if (missing.length > 0) {
+    ctx.addIssue({
+      code: "custom",
+      path: ["requireColumns"],
+      message: `expected names that "columns" has, got ${missing.join(", ")}`,
       input: undefined,
     });
   }
@@ -116,6 +128,7 @@ export async function* csvItems(
   const decoder = new TextDecoder("utf-8", { ignoreBOM: true });
   const emptyAsNull = options.emptyAs === "null";
   let names: string[] | undefined = options.header ? undefined : options.columns;
+  let sawLine = false;
   let build = names === undefined ? undefined : recordBuilder(names, emptyAsNull);
   const records: CsvEntry[] = [];
   let failure: CsvSyntaxError | undefined;
@@ -143,6 +156,7 @@ export async function* csvItems(
       }
       for (const record of records) {
         if (signal?.aborted) return;
+        sawLine = true;
         const position = `line ${record.line}`;
         const origin: Origin = { source, position };
         // Why the row cannot become an item, if it cannot.
@@ -201,8 +215,8 @@ export async function* csvItems(
   if (failure) {
     throw new Error(`Cannot read "${source}": ${failure.message}`, { cause: failure });
   }
-  // A contract with no header to check: an empty (truncated) export is not a clean, empty load.
-  if (names === undefined && options.requireColumns !== undefined) {
+  // A contract and not one line: an empty (truncated) export is not a clean, empty load.
+  if (!sawLine && options.requireColumns !== undefined) {
     throw new MissingError(`Cannot read "${source}": the file is empty (no header row)`);
   }
 }

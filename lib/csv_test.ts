@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { bytesOf, parseAll, type ParseOutcome, streamOf } from "../tests/harness.ts";
-import { csvItems, type CsvItemsOptions, csvOptionsSchema } from "./csv.ts";
+import { checkCsvOptions, csvItems, type CsvItemsOptions, csvOptionsSchema } from "./csv.ts";
 import { MissingError } from "./errors.ts";
 import type { Item } from "./stage.ts";
 
@@ -293,4 +293,21 @@ Deno.test("csvItems() with requireColumns refuses an empty file: no header to ch
   assert.ok(empty.error instanceof MissingError, String(empty.error));
   assert.equal(empty.error.message, 'Cannot read "in.csv": the file is empty (no header row)');
   assert.equal((await read("")).error, undefined, "without a contract an empty file is no rows");
+});
+
+Deno.test("csvItems() with requireColumns and no header row refuses an empty file too", async () => {
+  const empty = await read("", { header: false, columns: ["a", "b"], requireColumns: ["a"] });
+  assert.ok(empty.error instanceof MissingError, String(empty.error));
+});
+
+Deno.test("checkCsvOptions: requireColumns must be among the configured columns", () => {
+  const schema = csvOptionsSchema.superRefine(checkCsvOptions);
+  const parsed = schema.safeParse({
+    header: false,
+    columns: ["a", "b"],
+    requireColumns: ["a", "c"],
+  });
+  assert.deepEqual(parsed.error?.issues.map((issue) => [issue.path, issue.message]), [
+    [["requireColumns"], 'expected names that "columns" has, got c'],
+  ]);
 });

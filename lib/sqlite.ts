@@ -383,6 +383,10 @@ function normalizeStored(value: unknown): unknown {
     typeof value === "bigint" && value <= BigInt(Number.MAX_SAFE_INTEGER) &&
     value >= BigInt(Number.MIN_SAFE_INTEGER)
   ) return Number(value);
+  // The other way round too: an integer number beyond 2^53 compares as the bigint it is stored as.
+  if (typeof value === "number" && Number.isInteger(value) && !Number.isSafeInteger(value)) {
+    return BigInt(value);
+  }
   return value;
 }
 

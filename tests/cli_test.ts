@@ -572,3 +572,31 @@ Deno.test("cli: systemd refuses a setting ending in a backslash and trims one of
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: plan shows a change of an integer beyond 2^53 held by a SQLite destination", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    await Deno.writeTextFile(
+      join(dir, "p.json"),
+      JSON.stringify({
+        name: "p",
+        key: "id",
+        stages: [
+          { use: "read.json", path: "in.json" },
+          { use: "sync-tickets.sqlite", path: "out.db", columns: { big: { type: "integer" } } },
+        ],
+      }),
+    );
+    await Deno.writeTextFile(join(dir, "in.json"), '[{"id":"a","big":"9007199254740993"}]');
+    assert.equal((await runCli(["run", "p.json"], { cwd: dir })).code, 0);
+    await Deno.writeTextFile(join(dir, "in.json"), '[{"id":"a","big":"9007199254740995"}]');
+    const plan = await runCli(["plan", "p.json"], { cwd: dir });
+    assert.equal(plan.code, 0, plan.stderr);
+    assert.match(plan.stdout, /big: "9007199254740993" → "9007199254740995"/);
+    const json = await runCli(["plan", "p.json", "--json"], { cwd: dir });
+    assert.equal(json.code, 0, json.stderr);
+    assert.match(json.stdout, /"before":"9007199254740993"/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -183,6 +183,8 @@ export function s3SnapshotStore(options: S3SnapshotStoreOptions): SnapshotStore 
             Bucket: bucket,
             Key: target,
             CopySource: `${bucket}/${file.source.split("/").map(encodeURIComponent).join("/")}`,
+            // Closes the gap after the HEAD above (S3 refuses the copy if the object changed).
+            ...(fingerprint === undefined ? {} : { CopySourceIfMatch: `"${fingerprint}"` }),
           }),
         );
         await client.send(new sdk.DeleteObjectCommand({ Bucket: bucket, Key: file.source }));

@@ -206,9 +206,11 @@ export const stage = defineStage({
           }
           return typeof part === "string" ? part : stableStringify(part);
         });
-        // "@" joins the parts; one inside a part is escaped, so "x@y"+"z" and "x"+"y@z" differ
-        // (keys without "@" or a backslash read as before).
-        const key = parts.map((part) => part.replace(/[\\@]/g, "\\$&")).join("@");
+        // "@" joins the parts; in a key of several parts one inside a part is escaped, so
+        // "x@y"+"z" and "x"+"y@z" differ. A one-part key is the part itself, as it always was.
+        const key = parts.length === 1
+          ? parts[0]
+          : parts.map((part) => part.replace(/[\\@]/g, "\\$&")).join("@");
         let values: SqlValue[];
         try {
           values = rowValues(columns, child);

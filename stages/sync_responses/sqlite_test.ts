@@ -289,3 +289,14 @@ Deno.test("syncResponsesSqlite() keeps two responses apart whose key parts would
     await Deno.remove(h.dir, { recursive: true });
   }
 });
+
+Deno.test("syncResponsesSqlite() keeps a one-part key as it is, @ included", async () => {
+  const h = await harness();
+  try {
+    const email = { member_code: "ann@example.com", response: { status: "open" } };
+    await h.sync([ticket("T1", [email], "created")], {}, { ...CONFIG, key: ["member_code"] });
+    assert.deepEqual(h.rows().map((row) => row.child_key), ["ann@example.com"]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

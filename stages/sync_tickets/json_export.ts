@@ -273,13 +273,6 @@ export const stage = defineStage({
       }
     }
 
-    /**
-     * Copies the current file to a new backup name (a suffix if that second
-     * is taken). The copy goes to a temporary name first and is hard-linked
-     * to the backup name only once complete, so a copy that fails half-way
-     * (disk full, file size limit) never leaves a truncated file under a
-     * backup name; the temporary is removed in every case.
-     */
     /** Creates `name` empty if it does not exist; false when it does. */
     async function claim(name: string): Promise<boolean> {
       try {
@@ -291,6 +284,13 @@ export const stage = defineStage({
       }
     }
 
+    /**
+     * Copies the current file to a new backup name (a suffix if that second
+     * is taken). The copy goes to a temporary name first and is hard-linked
+     * to the backup name only once complete, so a copy that fails half-way
+     * (disk full, file size limit) never leaves a truncated file under a
+     * backup name; the temporary is removed in every case.
+     */
     async function backup(): Promise<string> {
       await Deno.mkdir(backupDir, { recursive: true });
       const stamp = ctx.clock.now().toZonedDateTimeISO("UTC").toPlainDateTime().toString()
@@ -310,7 +310,12 @@ export const stage = defineStage({
             // A filesystem without hard links (vfat, some network mounts): claim the
             // name with createNew, then rename the complete copy over it.
             if (!(await claim(candidate))) continue;
-            await Deno.rename(temp, candidate);
+            try {
+              await Deno.rename(temp, candidate);
+            } catch (renameError) {
+              await Deno.remove(candidate).catch(() => {});
+              throw renameError;
+            }
             return candidate;
           }
         }

@@ -139,6 +139,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       placeholders: validating,
       // Only a run asks the lookups' databases; validate and state use their examples.
       lookups: args.command === "run" || args.command === "plan" || args.command === "replay",
+      // state and systemd need only the pipeline's name, state path and parameters.
+      head: args.command === "state" || args.command === "systemd",
     });
     redactor.add(config.secrets);
 

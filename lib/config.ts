@@ -130,6 +130,12 @@ export interface LoadOptions {
    * so `validate`, `state` and `--help` need no database.
    */
   lookups?: boolean;
+  /**
+   * Only the pipeline's own fields (name, state, parameters): the stages and
+   * lookups are neither filled in nor checked, so `state` and `systemd` need
+   * none of the environment the stages use (`stages` comes back empty).
+   */
+  head?: boolean;
 }
 
 const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
@@ -147,6 +153,7 @@ export async function loadConfig(path: string, options: LoadOptions): Promise<Lo
     throw error;
   }
   const raw = parseJson(text, path);
+  if (options.head) return validateConfig(raw, path, options);
   // Stages are loaded on first use: those this config names.
   await options.registry.load(usedStages(raw));
   // Checked with the lookups' example values first: a config with any problem
@@ -202,7 +209,8 @@ function validateConfig(
 
   const secrets = new Set<string>();
   // Lookups are declared in the config too: their own values first (no lookup in them).
-  const rawLookups = (raw as { lookups?: unknown })?.lookups;
+  const head = options.head === true;
+  const rawLookups = head ? undefined : (raw as { lookups?: unknown })?.lookups;
   // (Its problems are reported by the pass over the whole config below.)
   const declaredLookups = lookupsSchema.safeParse(
     interpolate(rawLookups ?? {}, ["lookups"], {
@@ -216,7 +224,10 @@ function validateConfig(
   const lookups = declaredLookups.success ? declaredLookups.data : undefined;
   const unresolved = new Set<string>();
   const pieces: string[] = [];
-  const interpolated = interpolate(raw, [], {
+  // In a head-only load the stages and lookups are not filled in (their environment may be absent).
+  const { stages: rawStageList, lookups: _lookups, ...rest } =
+    (raw !== null && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
+  const filled = interpolate(head ? rest : raw, [], {
     env,
     vars,
     problems,
@@ -227,6 +238,9 @@ function validateConfig(
     realLookups: lookupValues !== undefined,
   });
 
+  const interpolated = head
+    ? { ...(filled as Record<string, unknown>), stages: rawStageList }
+    : filled;
   const top = pipelineSchema.safeParse(interpolated, { reportInput: true });
   const conceal = (text: string) => concealSecrets(text, secrets);
   if (!top.success) problems.push(...formatIssues(top.error.issues, [], undefined, conceal));
@@ -234,7 +248,7 @@ function validateConfig(
 
   const stages: StageEntry[] = [];
   const rawStages = (interpolated as { stages?: unknown })?.stages;
-  if (Array.isArray(rawStages)) {
+  if (!head && Array.isArray(rawStages)) {
     rawStages.forEach((entry, index) => {
       const stage = parseStageEntry(entry, index, options.registry, problems, secrets, conceal);
       if (stage) stages.push(stage);

@@ -600,3 +600,23 @@ Deno.test("cli: plan shows a change of an integer beyond 2^53 held by a SQLite d
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("cli: state and systemd need none of the environment the stages use", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
+  try {
+    // examples/texas811 reads TEXAS811_API_URL and TEXAS811_API_TOKEN: neither is set here.
+    const config = join(ROOT, "examples/texas811/pipeline.json");
+    const state = await runCli(["state", config, "runs"], { cwd: dir });
+    assert.equal(state.code, 2, state.stderr);
+    assert.match(state.stderr, /No state at ".*texas811\.state\.db"/);
+    const units = await runCli(["systemd", config], { cwd: dir });
+    assert.equal(units.code, 0, units.stderr);
+    assert.match(units.stdout, /ExecStart=.*texas811\/pipeline\.json/);
+    // validate still checks everything, the environment included.
+    const validate = await runCli(["validate", config], { cwd: dir });
+    assert.equal(validate.code, 1);
+    assert.match(validate.stderr, /environment variable "TEXAS811_API_URL" is not set/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

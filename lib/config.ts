@@ -21,7 +21,7 @@ import {
   runLookups,
 } from "./lookup.ts";
 import { closest, type Registry, stageEntryId } from "./registry.ts";
-import { collectSecrets, concealSecrets } from "./secret.ts";
+import { collectSecrets, Redactor } from "./secret.ts";
 import type { StageDefinition, StageKind } from "./stage.ts";
 
 /** The type a declared parameter takes on the command line. */
@@ -208,52 +208,58 @@ function validateConfig(
   };
 
   const secrets = new Set<string>();
-  // Lookups are declared in the config too: their own values first (no lookup in them).
   const head = options.head === true;
-  const rawLookups = head ? undefined : (raw as { lookups?: unknown })?.lookups;
-  // (Its problems are reported by the pass over the whole config below.)
-  const declaredLookups = lookupsSchema.safeParse(
-    interpolate(rawLookups ?? {}, ["lookups"], {
-      env,
-      vars,
-      problems: [],
-      secrets: new Set(),
-      inLookups: true,
-    }),
-  );
-  const lookups = declaredLookups.success ? declaredLookups.data : undefined;
   const unresolved = new Set<string>();
   const pieces: string[] = [];
-  // In a head-only load the stages and lookups are not filled in (their environment may be absent).
-  const { stages: rawStageList, lookups: _lookups, ...rest } =
-    (raw !== null && typeof raw === "object" ? raw : {}) as Record<string, unknown>;
-  const filled = interpolate(head ? rest : raw, [], {
-    env,
-    vars,
-    problems,
-    secrets,
-    unresolved,
-    pieces,
-    lookups: lookups && { declared: lookups, values: lookupValues ?? exampleValues(lookups) },
-    realLookups: lookupValues !== undefined,
-  });
+  const ctx: InterpolationContext = { env, vars, problems, secrets, unresolved, pieces };
+  let interpolated: unknown = raw;
+  let lookups: Record<string, Lookup> | undefined = {};
+  if (raw !== null && typeof raw === "object" && !Array.isArray(raw)) {
+    // `params` holds declarations, not values to fill in.
+    const { params, lookups: rawLookups, stages: rawStages, ...rest } = raw as Record<
+      string,
+      unknown
+    >;
+    // Lookups first (no lookup in them): their values stand for `${lookup:...}` below. A
+    // head-only load fills in neither lookups nor stages (their environment may be absent).
+    const filledLookups = head || rawLookups === undefined
+      ? undefined
+      : interpolate(rawLookups, ["lookups"], { ...ctx, inLookups: true });
+    const declaredLookups = lookupsSchema.safeParse(filledLookups ?? {});
+    lookups = declaredLookups.success ? declaredLookups.data : undefined;
+    const withLookups: InterpolationContext = {
+      ...ctx,
+      lookups: lookups && { declared: lookups, values: lookupValues ?? exampleValues(lookups) },
+      realLookups: lookupValues !== undefined,
+    };
+    interpolated = {
+      ...(interpolate(rest, [], withLookups) as Record<string, unknown>),
+      ...(params === undefined ? {} : { params }),
+      ...(filledLookups === undefined ? {} : { lookups: filledLookups }),
+      ...(rawStages === undefined
+        ? {}
+        : { stages: head ? rawStages : interpolate(rawStages, ["stages"], withLookups) }),
+    };
+  }
 
-  const interpolated = head
-    ? { ...(filled as Record<string, unknown>), stages: rawStageList }
-    : filled;
   const top = pipelineSchema.safeParse(interpolated, { reportInput: true });
-  const conceal = (text: string) => concealSecrets(text, secrets);
+  // Only when a problem quotes a value: the secrets found so far, URL passwords too.
+  const conceal = (text: string) => {
+    const redactor = new Redactor();
+    redactor.add(secrets);
+    return redactor.redact(text);
+  };
   if (!top.success) problems.push(...formatIssues(top.error.issues, [], undefined, conceal));
   else collectSecrets(lookupsSchema, top.data.lookups, secrets);
 
   const stages: StageEntry[] = [];
-  const rawStages = (interpolated as { stages?: unknown })?.stages;
-  if (!head && Array.isArray(rawStages)) {
-    rawStages.forEach((entry, index) => {
+  const stageEntries = (interpolated as { stages?: unknown })?.stages;
+  if (!head && Array.isArray(stageEntries)) {
+    stageEntries.forEach((entry, index) => {
       const stage = parseStageEntry(entry, index, options.registry, problems, secrets, conceal);
       if (stage) stages.push(stage);
     });
-    if (stages.length === rawStages.length) checkOrder(stages, problems);
+    if (stages.length === stageEntries.length) checkOrder(stages, problems);
   }
   // A secret built from placeholders ("Bearer ${env:ITALY_API}") keeps its pieces secret too:
   // a server may echo the token alone.
@@ -421,12 +427,7 @@ function interpolate(
   if (value !== null && typeof value === "object") {
     const out: Record<string, unknown> = {};
     for (const [key, child] of Object.entries(value)) {
-      // `params` holds declarations, not values to fill in; `lookups` is filled in first.
-      out[key] = path.length === 0 && key === "params"
-        ? child
-        : path.length === 0 && key === "lookups"
-        ? interpolate(child, [key], { ...ctx, lookups: undefined, inLookups: true })
-        : interpolate(child, [...path, key], ctx);
+      out[key] = interpolate(child, [...path, key], ctx);
     }
     return out;
   }

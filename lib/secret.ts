@@ -75,16 +75,6 @@ function addSecretValues(value: unknown, out: Set<string>): void {
   }
 }
 
-/** `text` with each of `secrets` (4 characters or more) replaced by `***`. */
-export function concealSecrets(text: string, secrets: Iterable<string>): string {
-  let out = text;
-  // Longest first, so a secret containing another is replaced whole.
-  for (const value of [...secrets].sort((a, b) => b.length - a.length)) {
-    if (value.length >= 4 && out.includes(value)) out = out.split(value).join("***");
-  }
-  return out;
-}
-
 /** Replaces known secrets and URL passwords in text with `***`. */
 export class Redactor {
   #secrets: string[] = [];

@@ -206,12 +206,7 @@ export class StateStore implements StageState {
   }
 
   #stmt(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) {
-      statement = this.#db.prepare(sql);
-      this.#statements.set(sql, statement);
-    }
-    return statement;
+    return prepared(this.#db, this.#statements, sql);
   }
 
   /** Runs `fn` in one transaction (a savepoint inside an open one). */
@@ -533,12 +528,7 @@ export class StateStore implements StageState {
   }
 
   #cacheStmt(sql: string): StatementSync {
-    let statement = this.#cacheStatements.get(sql);
-    if (!statement) {
-      statement = this.#cache().prepare(sql);
-      this.#cacheStatements.set(sql, statement);
-    }
-    return statement;
+    return prepared(this.#cache(), this.#cacheStatements, sql);
   }
 
   #cache(): DatabaseSync {
@@ -588,6 +578,16 @@ export class StateStore implements StageState {
     if (this.#db.isOpen) this.#db.close();
     if (this.#cacheDb?.isOpen) this.#cacheDb.close();
   }
+}
+
+/** `sql` prepared once per connection (`cache` belongs to `db`). */
+function prepared(db: DatabaseSync, cache: Map<string, StatementSync>, sql: string): StatementSync {
+  let statement = cache.get(sql);
+  if (!statement) {
+    statement = db.prepare(sql);
+    cache.set(sql, statement);
+  }
+  return statement;
 }
 
 function toRecordState(row: Row): RecordState {

@@ -197,21 +197,11 @@ interface JsonSlots {
   slot: number[];
 }
 
-/** Checks identifiers and cross-field rules; builds the column list. */
+/** Builds the column list and statements' names. */
 function buildLayout(config: PostgresSinkConfig): Layout {
+  // Names, key columns and raw were checked by the config schema (checkConfig).
   const name = parseTableName(config.table);
   const target = qualifiedName(config.table);
-  const problems: string[] = [];
-  for (const key of config.key) {
-    if (!(key in config.columns)) problems.push(`key: column "${key}" is not in "columns"`);
-  }
-  if (new Set(config.key).size !== config.key.length) {
-    problems.push(`key: a column is listed twice`);
-  }
-  if (config.raw !== null && config.raw in config.columns) {
-    problems.push(`raw: "${config.raw}" is also a typed column`);
-  }
-  if (problems.length) throw new ConfigError(`Invalid sync-tickets.postgres config`, problems);
 
   function column(columnName: string, key: boolean): Column {
     const spec = config.columns[columnName];

@@ -7,8 +7,14 @@ import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { acquireLock } from "../lib/lock.ts";
 import { cliCommand, ROOT, runCli } from "./cli.ts";
+import { withTempDir } from "./harness.ts";
 
 const QUICKSTART = "examples/quickstart/pipeline.json";
+
+/** Writes `config` as `p.json` in `dir`. */
+async function writeConfig(dir: string, config: unknown): Promise<void> {
+  await Deno.writeTextFile(join(dir, "p.json"), JSON.stringify(config));
+}
 
 async function scratch(): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
@@ -50,23 +56,19 @@ Deno.test("cli: schema prints a JSON Schema with every stage, which the examples
 });
 
 Deno.test("cli: run CONFIG --help lists the config's parameters", async () => {
-  const dir = await Deno.makeTempDir();
-  try {
-    await Deno.writeTextFile(
-      join(dir, "p.json"),
-      JSON.stringify({
-        name: "p",
-        key: "id",
-        params: {
-          "tenant-id": { type: "string", required: true, description: "Tenant to import" },
-          days: { type: "integer", default: 90, description: "Days back" },
-        },
-        stages: [
-          { use: "read.json", path: "x.json" },
-          { use: "sync-tickets.sqlite", path: "x.db" },
-        ],
-      }),
-    );
+  await withTempDir("ticketsync-cli-", async (dir) => {
+    await writeConfig(dir, {
+      name: "p",
+      key: "id",
+      params: {
+        "tenant-id": { type: "string", required: true, description: "Tenant to import" },
+        days: { type: "integer", default: 90, description: "Days back" },
+      },
+      stages: [
+        { use: "read.json", path: "x.json" },
+        { use: "sync-tickets.sqlite", path: "x.db" },
+      ],
+    });
     const help = await runCli(["run", "p.json", "--help"], { cwd: dir });
     assert.equal(help.code, 0, help.stderr);
     assert.match(help.stdout, /--tenant-id\s+Tenant to import \(string, required\)/);
@@ -79,30 +81,24 @@ Deno.test("cli: run CONFIG --help lists the config's parameters", async () => {
     });
     assert.equal(typed.code, 1);
     assert.match(typed.stderr, /--days: expected an integer, got "x"/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli: validate and run report every cross-field config problem with its path, touching nothing", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
+  await withTempDir("ticketsync-cli-", async (dir) => {
     await Deno.writeTextFile(join(dir, "tickets.csv"), "T1,2026-01-01\n");
-    await Deno.writeTextFile(
-      join(dir, "p.json"),
-      JSON.stringify({
-        name: "p",
-        key: "id",
-        state: { path: "./state/p.state.db" },
-        stages: [
-          // No header row, and no column names either.
-          { use: "read.csv", path: "tickets.csv", header: false },
-          // A date format on a field that is not a date.
-          { use: "transform.map", fields: { id: "id", opened: { from: "b", format: "iso" } } },
-          { use: "sync-tickets.sqlite", path: "./out/p.db" },
-        ],
-      }),
-    );
+    await writeConfig(dir, {
+      name: "p",
+      key: "id",
+      state: { path: "./state/p.state.db" },
+      stages: [
+        // No header row, and no column names either.
+        { use: "read.csv", path: "tickets.csv", header: false },
+        // A date format on a field that is not a date.
+        { use: "transform.map", fields: { id: "id", opened: { from: "b", format: "iso" } } },
+        { use: "sync-tickets.sqlite", path: "./out/p.db" },
+      ],
+    });
     for (const command of ["validate", "run"]) {
       const result = await runCli([command, "p.json"], { cwd: dir });
       assert.equal(result.code, 1, `${command}: ${result.stderr}`);
@@ -120,9 +116,7 @@ Deno.test("cli: validate and run report every cross-field config problem with it
     const created = [];
     for await (const entry of Deno.readDir(dir)) created.push(entry.name);
     assert.deepEqual(created.sort(), ["p.json", "tickets.csv"]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli: systemd prints a oneshot service and a timer", async () => {
@@ -292,8 +286,7 @@ Deno.test("cli: plan prints each create or update with the changed fields, and w
 });
 
 Deno.test("cli: a config that fails on a looked-up or env secret never prints it", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
+  await withTempDir("ticketsync-cli-", async (dir) => {
     const db = new DatabaseSync(join(dir, "tenants.db"));
     db.exec(`create table tenants (id text, base_url text);
       insert into tenants values ('acme', 'not a url, but a secret: sk-4f3e2d1c0b');`);
@@ -330,9 +323,7 @@ Deno.test("cli: a config that fails on a looked-up or env secret never prints it
     assert.equal(noRow.code, 2, noRow.stderr);
     assert.match(noRow.stderr, /lookups\.tenant: no row for \["\*\*\*"\]/);
     assert.doesNotMatch(noRow.stderr, /tok_live/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 /**
@@ -376,8 +367,7 @@ function unitLine(units: string, key: string): string[] {
 }
 
 Deno.test("cli: systemd quotes and escapes ExecStart, keeps --var and --env-file, names a unit per parameter value", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
+  await withTempDir("ticketsync-cli-", async (dir) => {
     await Deno.mkdir(join(dir, "my configs"));
     await Deno.mkdir(join(dir, "my env"));
     await Deno.writeTextFile(join(dir, "my env/.env"), "REGION_KEY=x\n");
@@ -474,9 +464,7 @@ Deno.test("cli: systemd quotes and escapes ExecStart, keeps --var and --env-file
       "--tenant-id",
       "acme",
     ]);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli: --log-format json prints an argument error as one JSON log line", async () => {
@@ -546,20 +534,16 @@ async function listTree(dir: string, prefix = ""): Promise<string[]> {
 }
 
 Deno.test("cli: systemd refuses a setting ending in a backslash and trims one off a description", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
-    await Deno.writeTextFile(
-      join(dir, "p.json"),
-      JSON.stringify({
-        name: "p",
-        description: "Exports to \\\\srv\\share\\",
-        key: "id",
-        stages: [
-          { use: "read.json", path: "in.json" },
-          { use: "sync-tickets.sqlite", path: "out.db" },
-        ],
-      }),
-    );
+  await withTempDir("ticketsync-cli-", async (dir) => {
+    await writeConfig(dir, {
+      name: "p",
+      description: "Exports to \\\\srv\\share\\",
+      key: "id",
+      stages: [
+        { use: "read.json", path: "in.json" },
+        { use: "sync-tickets.sqlite", path: "out.db" },
+      ],
+    });
     const refused = await runCli(["systemd", "p.json", "--workdir", "wd\\"], { cwd: dir });
     assert.equal(refused.code, 1, refused.stderr);
     assert.match(refused.stderr, /--workdir: expected one line .* or a trailing backslash/);
@@ -568,25 +552,19 @@ Deno.test("cli: systemd refuses a setting ending in a backslash and trims one of
     for (const line of units.stdout.split("\n")) {
       assert.ok(!line.endsWith("\\"), `a unit line ends in a backslash: ${line}`);
     }
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli: plan shows a change of an integer beyond 2^53 held by a SQLite destination", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
-    await Deno.writeTextFile(
-      join(dir, "p.json"),
-      JSON.stringify({
-        name: "p",
-        key: "id",
-        stages: [
-          { use: "read.json", path: "in.json" },
-          { use: "sync-tickets.sqlite", path: "out.db", columns: { big: { type: "integer" } } },
-        ],
-      }),
-    );
+  await withTempDir("ticketsync-cli-", async (dir) => {
+    await writeConfig(dir, {
+      name: "p",
+      key: "id",
+      stages: [
+        { use: "read.json", path: "in.json" },
+        { use: "sync-tickets.sqlite", path: "out.db", columns: { big: { type: "integer" } } },
+      ],
+    });
     await Deno.writeTextFile(join(dir, "in.json"), '[{"id":"a","big":"9007199254740993"}]');
     assert.equal((await runCli(["run", "p.json"], { cwd: dir })).code, 0);
     await Deno.writeTextFile(join(dir, "in.json"), '[{"id":"a","big":"9007199254740995"}]');
@@ -596,14 +574,11 @@ Deno.test("cli: plan shows a change of an integer beyond 2^53 held by a SQLite d
     const json = await runCli(["plan", "p.json", "--json"], { cwd: dir });
     assert.equal(json.code, 0, json.stderr);
     assert.match(json.stdout, /"before":"9007199254740993"/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });
 
 Deno.test("cli: state and systemd need none of the environment the stages use", async () => {
-  const dir = await Deno.makeTempDir({ prefix: "ticketsync-cli-" });
-  try {
+  await withTempDir("ticketsync-cli-", async (dir) => {
     // examples/texas811 reads TEXAS811_API_URL and TEXAS811_API_TOKEN: neither is set here.
     const config = join(ROOT, "examples/texas811/pipeline.json");
     const state = await runCli(["state", config, "runs"], { cwd: dir });
@@ -616,7 +591,5 @@ Deno.test("cli: state and systemd need none of the environment the stages use", 
     const validate = await runCli(["validate", config], { cwd: dir });
     assert.equal(validate.code, 1);
     assert.match(validate.stderr, /environment variable "TEXAS811_API_URL" is not set/);
-  } finally {
-    await Deno.remove(dir, { recursive: true });
-  }
+  });
 });

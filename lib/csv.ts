@@ -154,9 +154,9 @@ export async function* csvItems(
         if (!(error instanceof CsvSyntaxError)) throw error;
         failure = error;
       }
+      if (records.length > 0) sawLine = true;
       for (const record of records) {
         if (signal?.aborted) return;
-        sawLine = true;
         const position = `line ${record.line}`;
         const origin: Origin = { source, position };
         // Why the row cannot become an item, if it cannot.

@@ -13,7 +13,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
 import type { Item, Outcome, RecordState, StageState } from "./stage.ts";
 
-/** The cache file's one table (the ledger keeps an older copy for entries written before). */
+/** The cache file's one table (a ledger's own `cache` table is from before: adopted once). */
 const CACHE_TABLE = `CREATE TABLE cache (
   namespace TEXT NOT NULL,
   key TEXT NOT NULL,
@@ -506,15 +506,10 @@ export class StateStore implements StageState {
   // ---- cache ----
 
   cacheGet(namespace: string, key: string): unknown {
-    const row = (this.#cacheStmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
+    const row = this.#cacheStmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
       namespace,
       key,
-    ) ??
-      // Entries written before the caches had a file of their own.
-      this.#stmt("SELECT value FROM cache WHERE namespace = ? AND key = ?").get(
-        namespace,
-        key,
-      )) as Row | undefined;
+    ) as Row | undefined;
     return row ? JSON.parse(String(row.value)) : undefined;
   }
 
@@ -543,16 +538,38 @@ export class StateStore implements StageState {
         exists = false;
       }
       db = new DatabaseSync(exists ? this.cachePath : ":memory:", { readOnly: exists });
-      if (!exists) db.exec(CACHE_TABLE);
+      if (!exists) {
+        db.exec(CACHE_TABLE);
+        this.#adoptLedgerCache(db);
+      }
     } else {
       db = new DatabaseSync(this.cachePath);
       db.exec(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
       );
       db.exec(CACHE_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"));
+      if (Number((db.prepare("PRAGMA user_version").get() as Row).user_version) === 0) {
+        this.#adoptLedgerCache(db);
+        db.exec("PRAGMA user_version = 1");
+      }
     }
     this.#cacheDb = db;
     return db;
+  }
+
+  /**
+   * Copies into a new cache file the entries a ledger kept before the caches
+   * had a file of their own (once: the file's user_version then says so).
+   */
+  #adoptLedgerCache(cache: DatabaseSync): void {
+    const rows = this.#stmt("SELECT namespace, key, value, created_at FROM cache").all() as Row[];
+    if (rows.length === 0) return;
+    const insert = cache.prepare(
+      "INSERT OR IGNORE INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)",
+    );
+    cache.exec("BEGIN");
+    for (const row of rows) insert.run(row.namespace, row.key, row.value, row.created_at);
+    cache.exec("COMMIT");
   }
 
   // ---- maintenance ----

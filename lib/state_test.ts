@@ -259,3 +259,29 @@ Deno.test("StateStore resolves a letter by origin only for the record it was, or
     assert.equal(store.countOpenDeadLetters(), 0);
   });
 });
+
+Deno.test("StateStore moves a ledger's older cache entries into the cache file once", async () => {
+  await withStore((store, path) => {
+    store.close();
+    // As a ledger written before the caches had a file of their own.
+    const legacy = new DatabaseSync(path);
+    legacy.prepare("INSERT INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)")
+      .run("geocode", "nakuru, kenya", '{"lat":-0.3}', "2026-01-01T00:00:00Z");
+    legacy.close();
+
+    const planning = StateStore.open(path, { readOnly: true });
+    assert.deepEqual(planning.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3 });
+    planning.close();
+
+    const again = StateStore.open(path);
+    assert.deepEqual(again.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3 });
+    again.close();
+    // Adopted: the cache file holds it now, whatever becomes of the ledger's copy.
+    const cleared = new DatabaseSync(path);
+    cleared.exec("DELETE FROM cache");
+    cleared.close();
+    const later = StateStore.open(path);
+    assert.deepEqual(later.cacheGet("geocode", "nakuru, kenya"), { lat: -0.3 });
+    later.close();
+  });
+});

@@ -9,14 +9,15 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { runPipeline } from "../lib/pipeline.ts";
 import { Registry } from "../lib/registry.ts";
 import { stageLoaders } from "../stages/mod.ts";
-import { INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
-import { type CliResult, ROOT, runCli } from "./cli.ts";
+import { generateInc, INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
+import { cliCommand, type CliResult, ROOT, runCli } from "./cli.ts";
 import { FixedClock } from "./harness.ts";
-import { pgTest, type PgTestContext } from "./pg_env.ts";
+import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { startS3, type TestS3 } from "./s3_server.ts";
 import { type StubRequest, StubServer } from "./stub_server.ts";
 
@@ -692,5 +693,123 @@ incTest(
     );
     assert.deepEqual(await open(), []);
     assert.deepEqual(await t.s3.list(INC), [S17, S18].map((name) => `${INC}processed/${name}`));
+  },
+);
+
+/**
+ * Runs the INC example again and again, killing each run with SIGKILL `step`
+ * ms later than the one before, until a run ends by itself; returns how many
+ * runs were killed. The kills land at every phase: start-up, reading, between
+ * batches of the open transaction, at the commit, the ledger, the S3 move.
+ */
+async function killUntilDone(t: IncContext, config: string, step: number): Promise<number> {
+  let kills = 0;
+  for (let delay = 150; delay < 30_000; delay += step) {
+    const child = cliCommand(["run", config, "--schema", t.schema, "--no-progress"], {
+      cwd: t.dir,
+      env: incEnv(t),
+    }).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // it has just exited by itself
+      }
+    }, delay);
+    const output = await child.output();
+    clearTimeout(timer);
+    if (output.signal === "SIGKILL") {
+      kills++;
+      continue;
+    }
+    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+    return kills;
+  }
+  throw new Error(`no run ended by itself within 30 s (${kills} killed)`);
+}
+
+/** What a load leaves that does not depend on when it ran: rows and freshness, no load times. */
+async function destination(t: IncContext) {
+  const rows = await t.sql.unsafe(
+    `select * from "${t.schema}".inc order by ticket_id`,
+  );
+  const meta = await importMeta(t);
+  return {
+    rows: rows.map(({ first_loaded_at: _, updated_at: __, ...row }) => row),
+    meta: meta.map(({ loaded_at: _, metadata, ...row }) => {
+      const { run_id: __, table: ___, ...rest } = metadata as Record<string, unknown>;
+      return { ...row, metadata: rest };
+    }),
+    objects: await t.s3.list(),
+  };
+}
+
+type Destination = Awaited<ReturnType<typeof destination>>;
+
+/** deepEqual, but a differing row is shown alone (a diff of 2,000 rows takes minutes and GBs). */
+function assertSameDestination(actual: Destination, expected: Destination, label: string): void {
+  assert.deepEqual(actual.objects, expected.objects, label);
+  assert.deepEqual(actual.meta, expected.meta, label);
+  assert.equal(actual.rows.length, expected.rows.length, label);
+  const at = actual.rows.findIndex((row, index) => !isDeepStrictEqual(row, expected.rows[index]));
+  if (at >= 0) assert.deepEqual(actual.rows[at], expected.rows[at], `${label}: row ${at}`);
+}
+
+incTest(
+  "inc: runs killed with SIGKILL at any moment and started again end as one uninterrupted run did",
+  async (t) => {
+    const snapshot = (tick: number) => [...generateInc({ rows: 3_000, tick, seed: 11 })].join("");
+    const [first, next] = [snapshot(0), snapshot(1)];
+    // Batches of 100 rows, so kills land between batches of the open transaction too.
+    const variant = async (c: IncContext) => {
+      const config = JSON.parse(await Deno.readTextFile(CONFIG));
+      const sink = config.stages.find((s: { use: string }) => s.use === "sync-tickets.postgres");
+      sink.batchSize = 100;
+      const path = join(c.dir, "pipeline.kill.json");
+      await Deno.writeTextFile(path, JSON.stringify(config));
+      return path;
+    };
+
+    // The reference: both hours loaded without interruption, in a schema and bucket of its own.
+    const reference: IncContext = {
+      ...t,
+      schema: await freshSchema(t.sql),
+      s3: await startS3(),
+      dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
+    };
+    try {
+      const config = await variant(reference);
+      const killed = await variant(t);
+      const kills: number[] = [];
+      for (const [name, body] of [[S17, first], [S18, next]]) {
+        await reference.s3.put(`${INC}${name}`, body);
+        const run = await runInc(reference, { config });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stderr, /0 skipped, 0 failed/);
+        const expected = await destination(reference);
+        assert.equal(expected.rows.length, 3_000 - 966);
+        assert.ok(expected.objects.includes(`${INC}processed/${name}`));
+
+        await t.s3.put(`${INC}${name}`, body);
+        kills.push(await killUntilDone(t, killed, 60));
+        assertSameDestination(await destination(t), expected, `after ${name}`);
+      }
+      assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
+
+      // The ledger saw each kill that came after a run started as killed, and nothing is left running.
+      const runs = await runCli(["state", killed, "runs", "--json", "--schema", t.schema], {
+        cwd: t.dir,
+        env: incEnv(t),
+      });
+      assert.equal(runs.code, 0, runs.stderr);
+      const statuses = (JSON.parse(runs.stdout) as { status: string }[]).map((r) => r.status);
+      assert.ok(!statuses.includes("running"), statuses.join());
+      const noticed = statuses.filter((status) => status === "killed").length;
+      assert.ok(noticed >= 2 && noticed <= kills[0] + kills[1], `${noticed} killed runs`);
+    } finally {
+      await reference.s3.close();
+      await dropSchema(t.sql, reference.schema);
+      await Deno.remove(reference.dir, { recursive: true });
+    }
   },
 );

@@ -42,3 +42,43 @@ export function cliCommand(args: string[], options: CliOptions = {}): Deno.Comma
     stderr: "piped",
   });
 }
+
+/**
+ * Runs the CLI again and again, killing each run with SIGKILL `step` ms
+ * (default 60) later than the one before (the first at 150 ms), until a run
+ * ends by itself, which must exit 0; returns how many runs were killed. A
+ * sweep like this lands kills in every phase of a run: start-up, reading,
+ * between batches, at the commit, the ledger, the reader's commit.
+ */
+export async function killUntilDone(
+  args: string[],
+  options: CliOptions = {},
+  step = 60,
+): Promise<number> {
+  let kills = 0;
+  for (let delay = 150; delay < 30_000; delay += step) {
+    const child = cliCommand(args, options).spawn();
+    const timer = setTimeout(() => {
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // it has just exited by itself
+      }
+    }, delay);
+    const output = await child.output();
+    clearTimeout(timer);
+    if (output.signal === "SIGKILL") {
+      kills++;
+      continue;
+    }
+    if (output.code !== 0) {
+      throw new Error(
+        `run after ${kills} kill(s) exited ${output.code}: ${
+          new TextDecoder().decode(output.stderr)
+        }`,
+      );
+    }
+    return kills;
+  }
+  throw new Error(`no run ended by itself within 30 s (${kills} killed)`);
+}

@@ -15,7 +15,7 @@ import { runPipeline } from "../lib/pipeline.ts";
 import { Registry } from "../lib/registry.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { generateInc, INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
-import { cliCommand, type CliResult, ROOT, runCli } from "./cli.ts";
+import { type CliResult, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { FixedClock } from "./harness.ts";
 import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { startS3, type TestS3 } from "./s3_server.ts";
@@ -696,38 +696,6 @@ incTest(
   },
 );
 
-/**
- * Runs the INC example again and again, killing each run with SIGKILL `step`
- * ms later than the one before, until a run ends by itself; returns how many
- * runs were killed. The kills land at every phase: start-up, reading, between
- * batches of the open transaction, at the commit, the ledger, the S3 move.
- */
-async function killUntilDone(t: IncContext, config: string, step: number): Promise<number> {
-  let kills = 0;
-  for (let delay = 150; delay < 30_000; delay += step) {
-    const child = cliCommand(["run", config, "--schema", t.schema, "--no-progress"], {
-      cwd: t.dir,
-      env: incEnv(t),
-    }).spawn();
-    const timer = setTimeout(() => {
-      try {
-        child.kill("SIGKILL");
-      } catch {
-        // it has just exited by itself
-      }
-    }, delay);
-    const output = await child.output();
-    clearTimeout(timer);
-    if (output.signal === "SIGKILL") {
-      kills++;
-      continue;
-    }
-    assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-    return kills;
-  }
-  throw new Error(`no run ended by itself within 30 s (${kills} killed)`);
-}
-
 /** What a load leaves that does not depend on when it ran: rows and freshness, no load times. */
 async function destination(t: IncContext) {
   const rows = await t.sql.unsafe(
@@ -791,7 +759,12 @@ incTest(
         assert.ok(expected.objects.includes(`${INC}processed/${name}`));
 
         await t.s3.put(`${INC}${name}`, body);
-        kills.push(await killUntilDone(t, killed, 60));
+        kills.push(
+          await killUntilDone(["run", killed, "--schema", t.schema, "--no-progress"], {
+            cwd: t.dir,
+            env: incEnv(t),
+          }),
+        );
         assertSameDestination(await destination(t), expected, `after ${name}`);
       }
       assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);

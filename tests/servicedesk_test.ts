@@ -5,8 +5,9 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ROOT, runCli } from "./cli.ts";
-import { pgTest, type PgTestContext } from "./pg_env.ts";
+import { isDeepStrictEqual } from "node:util";
+import { killUntilDone, ROOT, runCli } from "./cli.ts";
+import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { mountSdp, type SdpApi, type SdpRequest, sdpTickets } from "./sdp_api.ts";
 import { StubServer } from "./stub_server.ts";
 
@@ -23,8 +24,18 @@ interface Setup extends AsyncDisposable {
   run(args: string[], env?: Record<string, string>): ReturnType<typeof runCli>;
 }
 
-/** A temp directory with the example (its table in the test's schema) and the emulated API. */
-async function setup(pg: PgTestContext, tickets: SdpRequest[]): Promise<Setup> {
+/** Overrides of the example's page size, rate limit and insert batch size (long runs). */
+interface Pace {
+  pageSize: number;
+  minIntervalMs: number;
+  batchSize: number;
+}
+
+/**
+ * A temp directory with the example (its table in the test's schema, paced by
+ * `pace` when given) and the emulated API.
+ */
+async function setup(pg: PgTestContext, tickets: SdpRequest[], pace?: Pace): Promise<Setup> {
   const dir = await Deno.makeTempDir({ prefix: "servicedesk_test_" });
   const stub = await StubServer.start();
   const api = mountSdp(stub, { token: TOKEN });
@@ -39,6 +50,11 @@ async function setup(pg: PgTestContext, tickets: SdpRequest[]): Promise<Setup> {
     "tenant_configs",
     `${pg.schema}.tenant_configs`,
   );
+  if (pace) {
+    pipeline.stages[0].pagination.size = pace.pageSize;
+    pipeline.stages[0].rateLimit = { minIntervalMs: pace.minIntervalMs };
+    pipeline.stages[4].batchSize = pace.batchSize;
+  }
   await Deno.writeTextFile(join(dir, CONFIG), JSON.stringify(pipeline, null, 2));
   // The seed's tenant_configs: each tenant's API base URL and key.
   await pg.sql.unsafe(`create table ${pg.schema}.tenant_configs
@@ -291,5 +307,92 @@ pgTest(
       env: { DATABASE_URL: "postgres://u@127.0.0.1:9/x" },
     });
     assert.equal(valid.code, 0, valid.stderr);
+  },
+);
+
+/**
+ * `count` closed/resolved requests in the last 80 days (ids from 100001), with
+ * 20 open ones amid them and 10 resolved 100-200 days ago after them: the 30
+ * the API's criteria leave out.
+ */
+function manyTickets(count: number): SdpRequest[] {
+  const now = Date.now();
+  const inRange = sdpTickets(count, { from: now - 80 * DAY, to: now - DAY, seed: 3 });
+  const open = sdpTickets(20, { from: now - 80 * DAY, to: now - DAY, firstId: 200_001 })
+    .map((t) => ({ ...t, status: { name: "Open" } }));
+  const old = sdpTickets(10, { from: now - 200 * DAY, to: now - 100 * DAY, firstId: 300_001 });
+  const half = Math.floor(count / 2);
+  return [...inRange.slice(0, half), ...open, ...inRange.slice(half), ...old];
+}
+
+/** A row of ticket_history without the columns that tell when it was loaded. */
+type LoadedTicket = Omit<Row, "ingested_at">;
+
+/** The rows of `table` by ticket_id, without the columns that tell when they were loaded. */
+async function loadedTickets(pg: PgTestContext, table: string): Promise<LoadedTicket[]> {
+  const stored = await pg.sql.unsafe<(Row & { first_loaded_at: Date; updated_at: Date | null })[]>(
+    `select * from ${table} order by ticket_id`,
+  );
+  return stored.map(({ ingested_at: _, first_loaded_at: __, updated_at: ___, ...row }) => row);
+}
+
+/**
+ * deepEqual, but only the first row that differs is shown (node:assert's diff
+ * of hundreds of rows is slow and huge): a missing ticket shows as the row
+ * after it taking its place.
+ */
+function assertSameTickets(actual: LoadedTicket[], expected: LoadedTicket[]): void {
+  const counts = `${actual.length} rows, expected ${expected.length}`;
+  const at = expected.findIndex((row, index) => !isDeepStrictEqual(actual[index], row));
+  if (at >= 0) assert.deepEqual(actual[at], expected[at], `row ${at} differs (${counts})`);
+  assert.equal(actual.length, expected.length, counts);
+}
+
+pgTest(
+  "servicedesk: runs killed with SIGKILL at any moment and started again load every ticket once, as one uninterrupted run",
+  async (pg) => {
+    // 22 pages of 50, 40 ms apart, inserted 50 at a time: a run takes about 1.3 s, the last
+    // 0.8 s of it paging and inserting, with the ledger written at 500 and 1,000 tickets. The
+    // kills, 60 ms apart, land in start-up, paging, inserts, the ledger and the end.
+    const count = 1_100;
+    const tickets = manyTickets(count);
+    const pace: Pace = { pageSize: 50, minIntervalMs: 40, batchSize: 50 };
+    const args = ["--tenant-id", "acme"];
+
+    // The reference: one uninterrupted run, in a schema, directory and API of its own.
+    const reference: PgTestContext = { ...pg, schema: await freshSchema(pg.sql) };
+    try {
+      await using r = await setup(reference, tickets, pace);
+      const run = await r.run(args);
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, new RegExp(`${count} tickets read, ${count} created, .* 0 skipped`));
+      assert.equal(r.api.calls.length, count / pace.pageSize, "pages");
+      const expected = await loadedTickets(reference, r.table);
+      // Exactly the closed/resolved tickets of the range (ids below 200001), each once.
+      const wanted = tickets.map((t) => String(t.id)).filter((id) => Number(id) < 200_001);
+      assert.deepEqual(expected.map((row) => row.ticket_id), wanted.sort());
+
+      await using s = await setup(pg, tickets, pace);
+      const kills = await killUntilDone(["run", CONFIG, "--no-progress", ...args], {
+        cwd: s.dir,
+        env: s.env,
+      });
+      assert.ok(kills >= 3, `killed ${kills} times`);
+      assertSameTickets(await loadedTickets(pg, s.table), expected);
+
+      // The ledger marked the killed runs it saw as killed; none is left running.
+      const runs = await runCli(["state", CONFIG, "runs", "--json", ...args], {
+        cwd: s.dir,
+        env: s.env,
+      });
+      assert.equal(runs.code, 0, runs.stderr);
+      const ledger = JSON.parse(runs.stdout) as { status: string }[];
+      const statuses = ledger.map(({ status }) => status);
+      assert.ok(!statuses.includes("running"), statuses.join());
+      const noticed = statuses.filter((status) => status === "killed").length;
+      assert.ok(noticed >= 1 && noticed <= kills, `${noticed} killed runs of ${kills}`);
+    } finally {
+      await dropSchema(pg.sql, reference.schema);
+    }
   },
 );

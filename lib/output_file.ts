@@ -2,7 +2,8 @@
  * Output files of reports and exports: path templates (`{runId}`, `{date}`,
  * `{pipeline}`) and atomic writes (a temporary file next to the target,
  * flushed, then renamed over it: a reader or a crash sees the old file or the
- * new one, never half of one).
+ * new one, never half of one), and the removal of the temporary files that
+ * writes killed before their rename leave behind.
  * @module
  */
 import { basename, dirname, join } from "node:path";
@@ -62,7 +63,7 @@ export async function writeFileAtomic(
 ): Promise<void> {
   const dir = dirname(path);
   await Deno.mkdir(dir, { recursive: true });
-  const temp = join(dir, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+  const temp = join(dir, temporaryName(basename(path)));
   const encoder = new TextEncoder();
   const file = await Deno.open(temp, { write: true, createNew: true });
   let closed = false;
@@ -86,4 +87,40 @@ export async function writeFileAtomic(
 /** Writes `text` to `path` atomically (see {@linkcode writeFileAtomic}). */
 export async function writeTextAtomic(path: string, text: string): Promise<void> {
   await writeFileAtomic(path, (write) => write(text));
+}
+
+/**
+ * A new temporary name for a file called `name`: `.<name>.<8 hex digits>.tmp`.
+ * Made complete under it, the file is then renamed (or linked) to `name`.
+ */
+export function temporaryName(name: string): string {
+  return `.${name}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+}
+
+/**
+ * Removes from `dir` the temporary files ({@linkcode temporaryName}) of a file
+ * called `name` that writes killed before their rename left behind: SIGKILL
+ * gives a write no chance to remove its temporary file, and a copy would
+ * otherwise stay for each such kill. Only for the file's one writer (a run
+ * holding its pipeline's lock): a write of the same file in progress
+ * elsewhere would lose its temporary file. Best effort: what cannot be listed
+ * or removed is left. Returns how many files were removed.
+ */
+export async function removeTemporaries(dir: string, name: string): Promise<number> {
+  let removed = 0;
+  try {
+    for await (const entry of Deno.readDir(dir)) {
+      const temporary = /^\.(.+)\.[0-9a-f]{8}\.tmp$/.exec(entry.name);
+      if (!entry.isFile || temporary?.[1] !== name) continue;
+      try {
+        await Deno.remove(join(dir, entry.name));
+        removed++;
+      } catch {
+        // Left for the next run.
+      }
+    }
+  } catch {
+    // No directory yet, or not readable: nothing to remove.
+  }
+  return removed;
 }

@@ -5,7 +5,10 @@
  * The file is rewritten only when its content changes (ignoring
  * `generated_at`), through a temporary file renamed over it; the old file is
  * first copied to `backups/<file>.backup.YYYYMMDD_HHMMSS` (UTC, never
- * overwriting a backup). Any failure leaves the original untouched.
+ * overwriting a backup). Any failure leaves the original untouched. A run
+ * killed at any moment leaves the old file or the new one, with its backup;
+ * the next run removes the temporary files the killed one left, and does not
+ * back up the same file twice (the latest backup holds it already).
  *
  * Optionally, as the Vivenu pull script does, the metadata and statistics go
  * to a file of their own too (`metadataPath`), and every record to one file
@@ -32,7 +35,12 @@ import { diffFields } from "../../lib/diff.ts";
 import { errorMessage } from "../../lib/errors.ts";
 import { contentHash, stableStringify } from "../../lib/hash.ts";
 import { isActionable, mergeOutcome } from "../../lib/outcome.ts";
-import { writeFileAtomic, writeTextAtomic } from "../../lib/output_file.ts";
+import {
+  removeTemporaries,
+  temporaryName,
+  writeFileAtomic,
+  writeTextAtomic,
+} from "../../lib/output_file.ts";
 import { getPath, renderTemplate, templateFields } from "../../lib/paths.ts";
 import { defineStage, type FieldChange, type SyncResult } from "../../lib/stage.ts";
 import { ValueCounts } from "../../lib/value_counts.ts";
@@ -273,6 +281,21 @@ export const stage = defineStage({
       }
     }
 
+    /** The newest backup of the file (by the time and suffix in its name), or null. */
+    async function latestBackup(): Promise<string | null> {
+      const prefix = `${basename(path)}.backup.`;
+      let latest: string | null = null;
+      let latestOrder = "";
+      for await (const entry of Deno.readDir(backupDir)) {
+        if (!entry.isFile || !entry.name.startsWith(prefix)) continue;
+        const stamp = /^(\d{8}_\d{6})(?:_(\d+))?$/.exec(entry.name.slice(prefix.length));
+        if (stamp === null) continue;
+        const order = `${stamp[1]}_${(stamp[2] ?? "0").padStart(12, "0")}`;
+        if (order > latestOrder) [latest, latestOrder] = [join(backupDir, entry.name), order];
+      }
+      return latest;
+    }
+
     /** Creates `name` empty if it does not exist; false when it does. */
     async function claim(name: string): Promise<boolean> {
       try {
@@ -289,14 +312,18 @@ export const stage = defineStage({
      * is taken). The copy goes to a temporary name first and is hard-linked
      * to the backup name only once complete, so a copy that fails half-way
      * (disk full, file size limit) never leaves a truncated file under a
-     * backup name; the temporary is removed in every case.
+     * backup name; the temporary is removed in every case. When the latest
+     * backup holds the current file already (a run killed after its backup,
+     * before its rename), that backup is the one: no second copy.
      */
     async function backup(): Promise<string> {
       await Deno.mkdir(backupDir, { recursive: true });
+      const latest = await latestBackup();
+      if (latest !== null && await sameBytes(latest, path)) return latest;
       const stamp = ctx.clock.now().toZonedDateTimeISO("UTC").toPlainDateTime().toString()
         .slice(0, 19).replace(/-|:/g, "").replace("T", "_");
       const base = join(backupDir, `${basename(path)}.backup.${stamp}`);
-      const temp = join(backupDir, `.${basename(path)}.${crypto.randomUUID().slice(0, 8)}.tmp`);
+      const temp = join(backupDir, temporaryName(basename(path)));
       try {
         await internals.copyFile(path, temp);
         for (let n = 0;; n++) {
@@ -324,6 +351,27 @@ export const stage = defineStage({
       }
     }
 
+    /**
+     * Removes the temporary files of the file, of its backups and of the
+     * metadata file that runs killed mid-write left behind. A run holds the
+     * pipeline's lock, so no other run is writing them; a plan writes nothing.
+     */
+    async function removeLeftovers(): Promise<void> {
+      if (plan) return;
+      const name = basename(path);
+      let count = await removeTemporaries(dirname(path), name) +
+        await removeTemporaries(backupDir, name);
+      if (metadataPath) {
+        count += await removeTemporaries(dirname(metadataPath), basename(metadataPath));
+      }
+      if (count > 0) {
+        ctx.log.info("Removed {count} temporary files left by interrupted writes of {path}", {
+          count,
+          path,
+        });
+      }
+    }
+
     async function exportAll(results: SyncResult[]): Promise<void> {
       const actionable = results.filter(isActionable);
       if (actionable.length === 0 && results.length > 0) return;
@@ -337,6 +385,7 @@ export const stage = defineStage({
         );
         return;
       }
+      await removeLeftovers();
       let old: OldFile;
       try {
         old = await readOld();
@@ -565,4 +614,11 @@ function compareValues(a: unknown, b: unknown): number {
   const x = typeof a === "string" ? a : stableStringify(a);
   const y = typeof b === "string" ? b : stableStringify(b);
   return x < y ? -1 : x > y ? 1 : 0;
+}
+
+/** Whether two files hold the same bytes. */
+async function sameBytes(a: string, b: string): Promise<boolean> {
+  if ((await Deno.stat(a)).size !== (await Deno.stat(b)).size) return false;
+  const [x, y] = await Promise.all([Deno.readFile(a), Deno.readFile(b)]);
+  return x.every((byte, index) => byte === y[index]);
 }

@@ -679,3 +679,58 @@ Deno.test("jsonExport() on a filesystem without hard links backs up by claiming 
     await Deno.remove(h.dir, { recursive: true });
   }
 });
+
+Deno.test("jsonExport() after a run killed between its backup and its rename: its temporary files go, the backup is not made twice", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues());
+    const original = await Deno.readTextFile(h.file);
+    // What a run SIGKILLed just before its rename leaves: the backup (made in the same second),
+    // the new file half-written under a temporary name, a backup copy's temporary file.
+    await Deno.mkdir(join(h.dir, "data/backups"));
+    await Deno.writeTextFile(
+      join(h.dir, "data/backups/venues.json.backup.20250918_184658"),
+      original,
+    );
+    await Deno.writeTextFile(join(h.dir, "data/.venues.json.0badf00d.tmp"), '{"metadata": {');
+    await Deno.writeTextFile(join(h.dir, "data/backups/.venues.json.1234abcd.tmp"), "{");
+    // Another export's write in progress in the same directories is left alone.
+    await Deno.writeTextFile(join(h.dir, "data/.cities.json.0badf00d.tmp"), "{");
+    await Deno.writeTextFile(join(h.dir, "data/backups/.cities.json.1234abcd.tmp"), "{");
+
+    const changed = venues([{ ...VENUES[0], name: "Renamed" }, VENUES[1], VENUES[2]]);
+    await withLogs(async (lines) => {
+      const out = await h.sync(changed);
+      assert.deepEqual(outcomes(out), ["updated", "unchanged", "unchanged"]);
+      assert.ok(
+        lines.includes(`Removed 2 temporary files left by interrupted writes of ${h.file}`),
+        lines.join("\n"),
+      );
+    });
+    assert.equal(JSON.parse(await Deno.readTextFile(h.file)).venues[2].name, "Renamed");
+    assert.deepEqual(await listDir(join(h.dir, "data")), [
+      ".cities.json.0badf00d.tmp",
+      "backups",
+      "venues.json",
+    ]);
+    assert.deepEqual(
+      await h.backups(),
+      [".cities.json.1234abcd.tmp", "venues.json.backup.20250918_184658"],
+      "the old file is backed up already: no copy of it as venues.json.backup.20250918_184658_1",
+    );
+
+    // The next change backs up the file the killed run could not replace: a new backup.
+    const renamed = await Deno.readTextFile(h.file);
+    await h.sync(venues([{ ...VENUES[0], name: "Renamed again" }, VENUES[1], VENUES[2]]));
+    assert.deepEqual((await h.backups()).slice(1), [
+      "venues.json.backup.20250918_184658",
+      "venues.json.backup.20250918_184658_1",
+    ]);
+    assert.equal(
+      await Deno.readTextFile(join(h.dir, "data/backups/venues.json.backup.20250918_184658_1")),
+      renamed,
+    );
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

@@ -5,9 +5,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import type postgres from "postgres";
-import { ROOT, runCli } from "./cli.ts";
-import { pgTest } from "./pg_env.ts";
+import { killUntilDone, ROOT, runCli } from "./cli.ts";
+import { dropSchema, freshSchema, pgTest } from "./pg_env.ts";
 
 const TABLES = ["sources", "cities", "venues", "events"] as const;
 const SCHEMA_SQL = await Deno.readTextFile(join(ROOT, "fixtures/events_db/schema.sql"));
@@ -39,17 +40,17 @@ async function setUp(sql: postgres.Sql, url: string, schema: string) {
   }
   const databaseUrl = url.replace("postgres@", `postgres:${PASSWORD}@`) +
     `?search_path=${schema}`;
+  const env = { DATABASE_URL: databaseUrl };
   async function cli(args: string[]) {
-    const result = await runCli([...args, "--no-progress"], {
-      cwd: dir,
-      env: { DATABASE_URL: databaseUrl },
-    });
+    const result = await runCli([...args, "--no-progress"], { cwd: dir, env });
     assert.doesNotMatch(result.stderr + result.stdout, new RegExp(PASSWORD));
     return result;
   }
   const run = (config: string) => cli(["run", config]);
   return {
     dir,
+    /** The environment of the CLI runs (the database URL). */
+    env,
     cli,
     run,
     exportRun: (table: string) => run(`examples/events_export/${table}.json`),
@@ -346,6 +347,242 @@ pgTest(
       assert.equal(byId(venues.venues, 2).name, "Renamed");
     } finally {
       await t.cleanUp();
+    }
+  },
+);
+
+/** Events in the tables of the kill test: about 2 MB of export, a run of 1-2 s. */
+const KILL_EVENTS = 4_000;
+/** Venues in the tables of the kill test. */
+const KILL_VENUES = 1_000;
+
+/**
+ * Grows the fixture tables in `schema` to 60 cities, {@linkcode KILL_VENUES}
+ * venues and {@linkcode KILL_EVENTS} events. Deterministic (no `now()`, no
+ * randomness), so two schemas export the same records.
+ */
+async function growTables(sql: postgres.Sql, schema: string): Promise<void> {
+  await sql.unsafe(`
+    set search_path to "${schema}";
+    insert into cities (id, name, country, timezone, created_at)
+    select i, 'City ' || i, (array['Kenya', 'Portugal', 'United States', 'Japan'])[1 + i % 4],
+           (array['Africa/Nairobi', 'Europe/Lisbon', 'America/New_York', 'Asia/Tokyo'])[1 + i % 4],
+           '2025-08-01 00:00:00+00'
+    from generate_series(4, 60) i;
+    insert into venues (id, name, venue_type, address, city_id, description, admission_fee,
+                        latitude, longitude, created_at)
+    select i, 'Venue ' || i, (array['museum', 'music_venue', 'park', 'theatre'])[1 + i % 4],
+           i || ' ' || md5('street' || i) || ' St', 1 + i % 60, repeat(md5('venue' || i), 2),
+           i % 50 + 0.5, i % 120 - 60 + 0.123456, i % 340 - 170 + 0.654321,
+           timestamptz '2025-08-05 12:00:00+00' + i * interval '1 minute'
+    from generate_series(8, ${KILL_VENUES}) i;
+    insert into events (id, title, description, start_date, end_date, start_time, event_type,
+                        venue_id, url, price, created_at)
+    select i, 'Event ' || i || ' ' || md5(i::text), repeat(md5('event' || i), 4),
+           date '2025-10-01' + i % 200, date '2025-10-02' + i % 200,
+           time '19:00' + (i % 8) * interval '15 minutes',
+           (array['concert', 'exhibition', 'festival', 'tour', 'workshop'])[1 + i % 5],
+           1 + i % ${KILL_VENUES}, 'https://example.org/events/' || i, i % 90 + 0.25,
+           timestamptz '2025-09-01 00:00:00+00' + i * interval '1 minute'
+    from generate_series(8, ${KILL_EVENTS}) i;
+    reset search_path`);
+}
+
+/**
+ * Changes the grown tables in `schema` as a day of edits would: a city renamed
+ * (the `city_name` of every event in it), events edited, deleted and added.
+ */
+async function changeTables(sql: postgres.Sql, schema: string): Promise<void> {
+  await sql.unsafe(`
+    set search_path to "${schema}";
+    update cities set name = 'City 5 (renamed)' where id = 5;
+    update events set title = title || ' (moved)', price = price + 1 where id % 97 = 0;
+    delete from events where id % 251 = 0;
+    insert into events (id, title, start_date, event_type, venue_id, price, created_at)
+    select i, 'Late event ' || i, date '2026-01-01' + i % 30, 'concert', 1 + i % 50, 12.5,
+           '2025-12-01 00:00:00+00'
+    from generate_series(${KILL_EVENTS + 1}, ${KILL_EVENTS + 60}) i;
+    reset search_path`);
+}
+
+/** An export's text with its `metadata.generated_at` blanked: what does not depend on when it ran. */
+function withoutGeneratedAt(text: string): string {
+  return text.replace(/"generated_at": "[^"]*"/, '"generated_at": ""');
+}
+
+/**
+ * Asserts that the events export `actual` holds what `expected` does, byte for byte
+ * but for `metadata.generated_at`. Compact on failure: the metadata, the
+ * statistics, the record count, then only the first record that differs.
+ */
+function assertSameExport(actual: string, expected: string, label: string): void {
+  if (withoutGeneratedAt(actual) === withoutGeneratedAt(expected)) return;
+  const [got, want] = [actual, expected].map((text) => JSON.parse(text) as Export);
+  assert.deepEqual(
+    { ...got.metadata, generated_at: undefined },
+    { ...want.metadata, generated_at: undefined },
+    `${label}: metadata`,
+  );
+  assert.ok(isDeepStrictEqual(got.statistics, want.statistics), `${label}: statistics differ`);
+  const [records, wanted] = [got.events, want.events] as Row[][];
+  assert.equal(records.length, wanted.length, `${label}: record count`);
+  const at = records.findIndex((record, index) => !isDeepStrictEqual(record, wanted[index]));
+  if (at >= 0) assert.deepEqual(records[at], wanted[at], `${label}: record ${at}`);
+  assert.fail(`${label}: the same document, written differently`);
+}
+
+/** What {@linkcode watchExport} saw. */
+interface Watched {
+  /** How many times it looked. */
+  looks: number;
+  /** The states the file was seen in: "absent", "old", "new". */
+  states: string[];
+  /** The first look that broke the rule, or null. */
+  problem: string | null;
+}
+
+/**
+ * Looks at `data/events.json` and `data/backups/` under `dir` every few
+ * milliseconds until the returned function is called (it resolves with what
+ * was seen), while runs are started and killed. At every look the file must
+ * be absent (only while there is no `old` export), byte for byte the `old`
+ * export, or the complete new one (`expected`, but for `generated_at`): never
+ * a truncated or half-written file. Every backup must be the complete `old`
+ * export, and once the new file is there, its backup must be too.
+ */
+function watchExport(dir: string, old: string | null, expected: string): () => Promise<Watched> {
+  const file = join(dir, "data/events.json");
+  const wanted = withoutGeneratedAt(expected);
+  const watched: Watched = { looks: 0, states: [], problem: null };
+  let watching = true;
+
+  /** Every backup of the file (not the temporary copies, whose names start with a dot). */
+  async function backups(): Promise<string[]> {
+    const names = (await listDir(join(dir, "data/backups")))
+      .filter((name) => name.startsWith("events.json.backup."));
+    return await Promise.all(
+      names.map((name) => Deno.readTextFile(join(dir, "data/backups", name))),
+    );
+  }
+
+  /** The file's state now; throws what is wrong. */
+  async function look(): Promise<string> {
+    let text: string | null = null;
+    try {
+      text = await Deno.readTextFile(file);
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    // Listed after the file is read: a backup made before the rename is seen here.
+    const copies = await backups();
+    if (copies.some((copy) => copy !== old)) {
+      const sizes = copies.map((copy) => copy.length).join(", ");
+      throw new Error(`a backup is not the old export (sizes ${sizes}, old ${old?.length})`);
+    }
+    if (text === null) {
+      if (old !== null) throw new Error("the export is gone");
+      return "absent";
+    }
+    if (text === old) return "old";
+    if (withoutGeneratedAt(text) === wanted) {
+      if (old !== null && copies.length === 0) {
+        throw new Error("the new export is there, but no backup of the old one");
+      }
+      return "new";
+    }
+    let json = "valid JSON";
+    try {
+      JSON.parse(text);
+    } catch {
+      json = "not JSON";
+    }
+    throw new Error(
+      `neither the old nor the new export: ${text.length} bytes (old ${old?.length}, new ${expected.length}), ${json}`,
+    );
+  }
+
+  const loop = (async () => {
+    while (watching && watched.problem === null) {
+      watched.looks++;
+      try {
+        const state = await look();
+        if (!watched.states.includes(state)) watched.states.push(state);
+      } catch (error) {
+        watched.problem = error instanceof Error ? error.message : String(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+    }
+  })();
+  return async () => {
+    watching = false;
+    await loop;
+    return watched;
+  };
+}
+
+pgTest(
+  "events_export: runs killed with SIGKILL at any moment and started again end with the files of one uninterrupted run, the export always whole",
+  async ({ url, sql, schema }) => {
+    const config = "examples/events_export/events.json";
+    const referenceSchema = await freshSchema(sql);
+    const killed = await setUp(sql, url, schema);
+    const reference = await setUp(sql, url, referenceSchema);
+    try {
+      await growTables(sql, schema);
+      await growTables(sql, referenceSchema);
+      const kills: number[] = [];
+      let old: string | null = null;
+      for (const phase of ["first export", "after a change"]) {
+        if (old !== null) {
+          await changeTables(sql, schema);
+          await changeTables(sql, referenceSchema);
+        }
+        // The reference: one run without interruption.
+        const run = await reference.exportRun("events");
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(
+          run.stderr,
+          old === null ? new RegExp(`${KILL_EVENTS} created`) : /60 created, \d+ updated/,
+        );
+        const expected = await reference.text("events");
+
+        // The same export, killed again and again until a run ends by itself, watched throughout.
+        const stop = watchExport(killed.dir, old, expected);
+        let watched: Watched;
+        try {
+          const args = ["run", config, "--no-progress"];
+          kills.push(await killUntilDone(args, { cwd: killed.dir, env: killed.env }));
+        } finally {
+          watched = await stop();
+        }
+        assert.equal(watched.problem, null, `${phase}: while the runs were killed`);
+        assert.ok(watched.looks >= 100, `${phase}: looked ${watched.looks} times`);
+        const actual = await killed.text("events");
+        assertSameExport(actual, expected, phase);
+
+        // The same files: no temporary file left over, every backup the complete old export.
+        assert.deepEqual(
+          await listDir(join(killed.dir, "data")),
+          await listDir(join(reference.dir, "data")),
+          phase,
+        );
+        const backups = await killed.backups();
+        assert.equal(backups.length, (await reference.backups()).length, `${phase}: ${backups}`);
+        for (const name of backups) {
+          assert.equal(await Deno.readTextFile(join(killed.dir, "data/backups", name)), old, name);
+        }
+        old = actual;
+      }
+      assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
+
+      // Every record the killed runs read was exported in the end: no dead letter stays open.
+      const letters = await killed.cli(["state", config, "deadletters"]);
+      assert.equal(letters.code, 0, letters.stderr);
+      assert.match(letters.stdout, /No open dead letters/);
+    } finally {
+      await killed.cleanUp();
+      await reference.cleanUp();
+      await dropSchema(sql, referenceSchema);
     }
   },
 );

@@ -99,19 +99,25 @@ export function temporaryName(name: string): string {
 
 /**
  * Removes from `dir` the temporary files ({@linkcode temporaryName}) of a file
- * called `name` that writes killed before their rename left behind: SIGKILL
- * gives a write no chance to remove its temporary file, and a copy would
- * otherwise stay for each such kill. Only for the file's one writer (a run
- * holding its pipeline's lock): a write of the same file in progress
- * elsewhere would lose its temporary file. Best effort: what cannot be listed
- * or removed is left. Returns how many files were removed.
+ * called `name` (or of any file named in a set: one listing for many files)
+ * that writes killed before their rename left behind: SIGKILL gives a write
+ * no chance to remove its temporary file, and a copy would otherwise stay for
+ * each such kill. Temporary files of other names are left alone. Only for the
+ * files' one writer (a run holding its pipeline's lock): a write of the same
+ * file in progress elsewhere would lose its temporary file. Best effort: what
+ * cannot be listed or removed is left. Returns how many files were removed.
  */
-export async function removeTemporaries(dir: string, name: string): Promise<number> {
+export async function removeTemporaries(
+  dir: string,
+  name: string | ReadonlySet<string>,
+): Promise<number> {
+  const names = typeof name === "string" ? new Set([name]) : name;
   let removed = 0;
+  if (names.size === 0) return removed;
   try {
     for await (const entry of Deno.readDir(dir)) {
       const temporary = /^\.(.+)\.[0-9a-f]{8}\.tmp$/.exec(entry.name);
-      if (!entry.isFile || temporary?.[1] !== name) continue;
+      if (!entry.isFile || temporary === null || !names.has(temporary[1])) continue;
       try {
         await Deno.remove(join(dir, entry.name));
         removed++;

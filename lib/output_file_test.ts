@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   outputTemplateProblems,
+  removeTemporaries,
   renderOutputPath,
   writeFileAtomic,
   writeTextAtomic,
@@ -69,4 +70,29 @@ Deno.test("renderOutputPath() fills runId, pipeline and the UTC date; outputTemp
     'unknown placeholder "{runid}": expected {runId}, {date} or {pipeline}',
     'unknown placeholder "{day}": expected {runId}, {date} or {pipeline}',
   ]);
+});
+
+Deno.test("removeTemporaries() removes the temporary files of one name or of a set of names, no others", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    for (
+      const name of [
+        ".a.json.0badf00d.tmp",
+        ".a.json.12345678.tmp",
+        ".b.json.cafe0001.tmp",
+        ".c.json.cafe0002.tmp",
+        ".a.json.tmp",
+        "a.json",
+      ]
+    ) {
+      await Deno.writeTextFile(join(dir, name), "{");
+    }
+    assert.equal(await removeTemporaries(dir, "a.json"), 2);
+    assert.equal(await removeTemporaries(dir, new Set(["b.json", "d.json"])), 1);
+    assert.equal(await removeTemporaries(dir, new Set()), 0);
+    assert.deepEqual(await names(dir), [".a.json.tmp", ".c.json.cafe0002.tmp", "a.json"]);
+    assert.equal(await removeTemporaries(join(dir, "missing"), new Set(["a.json"])), 0);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });

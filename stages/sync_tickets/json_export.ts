@@ -13,7 +13,12 @@
  * Optionally, as the Vivenu pull script does, the metadata and statistics go
  * to a file of their own too (`metadataPath`), and every record to one file
  * in a directory (`individual`), named from its fields; each of those is
- * written atomically, and only when its content differs.
+ * written atomically, and only when its content differs. The metadata file
+ * holds the main file's own `generated_at`, also when a run that leaves the
+ * main file as it is writes it again (lost, or not reached by a killed run).
+ * The temporary files killed runs left of those go too; in the directory of
+ * the record files, which may be shared, only those of the names the export's
+ * records give (this run's and the old file's), never another file's.
  *
  * The file holds the records of the run's input: one that read only part of
  * it (`--limit`, a replay of dead letters) keeps the old file's other records,
@@ -62,6 +67,8 @@ interface OldFile {
   comparable: string | null;
   /** Old records by key. */
   records: Map<string, Record<string, unknown>>;
+  /** The document's `metadata.generated_at`, when it is a string. */
+  generatedAt?: string;
 }
 
 const WRITE_CHUNK = 64 * 1024;
@@ -181,7 +188,13 @@ export const stage = defineStage({
         const key = getPath(record, config.keyField);
         if (key !== undefined && key !== null) records.set(String(key), record);
       }
-      return { exists: true, comparable: comparable(document), records };
+      const generatedAt = getPath(document, "metadata.generated_at");
+      return {
+        exists: true,
+        comparable: comparable(document),
+        records,
+        ...(typeof generatedAt === "string" ? { generatedAt } : {}),
+      };
     }
 
     /**
@@ -417,6 +430,11 @@ export const stage = defineStage({
         [config.recordsKey]: entries.map((entry) => entry.data),
       };
       const rewritten = old.comparable !== comparable(document);
+      // Not rewritten, the file is the old document, generated then: a metadata file written
+      // now (lost, or not reached by a killed run) describes it with its own generated_at.
+      if (!rewritten && old.generatedAt !== undefined) {
+        document.metadata.generated_at = old.generatedAt;
+      }
       decide(entries, old, rewritten);
       if (plan) {
         if (rewritten) logRemoved(entries, old);
@@ -431,7 +449,7 @@ export const stage = defineStage({
         if (!await writeMain(document, entries, old)) return;
         logRemoved(entries, old);
       }
-      await writeCompanions(document, entries);
+      await writeCompanions(document, entries, old);
     }
 
     /** Writes the main file (backing up the old one); false when it failed (results marked). */
@@ -467,10 +485,13 @@ export const stage = defineStage({
      * content differs from what is on disk (so an unchanged export writes
      * nothing, and a file deleted or missed by a killed run comes back on the
      * next run). A file that cannot be written fails the records it holds.
+     * The per-record files' temporaries that killed runs left go first
+     * ({@linkcode removeRecordTemporaries}).
      */
     async function writeCompanions(
       document: Record<string, unknown>,
       entries: Entry[],
+      old: OldFile,
     ): Promise<void> {
       const exported = entries.filter((entry) => entry.results.length > 0);
       if (metadataPath) {
@@ -495,6 +516,7 @@ export const stage = defineStage({
         }
       }
       if (!config.individual || !individualDir) return;
+      await removeRecordTemporaries(individualDir, config.individual.name, entries, old);
       const owners = new Map<string, string>();
       let written = 0;
       for (const entry of exported) {
@@ -518,6 +540,35 @@ export const stage = defineStage({
       }
       if (written > 0) {
         ctx.log.info("Wrote {count} record files in {dir}", { count: written, dir: individualDir });
+      }
+    }
+
+    /**
+     * Removes from `dir` the temporary files of per-record files that runs
+     * killed mid-write left behind, and only those of this export's own files:
+     * the names its records give, this run's and the old file's (the records a
+     * killed run was writing files for are in the file it wrote first). The
+     * directory may be shared with other exports or hold other files: a
+     * temporary file of any other name is left alone, a write of it may be in
+     * progress.
+     */
+    async function removeRecordTemporaries(
+      dir: string,
+      template: string,
+      entries: Entry[],
+      old: OldFile,
+    ): Promise<void> {
+      const names = new Set<string>();
+      for (const data of [...entries.map((entry) => entry.data), ...old.records.values()]) {
+        const name = fileName(renderTemplate(template, data));
+        if (name !== null) names.add(name);
+      }
+      const count = await removeTemporaries(dir, names);
+      if (count > 0) {
+        ctx.log.info("Removed {count} temporary files left by interrupted writes in {dir}", {
+          count,
+          dir,
+        });
       }
     }
 

@@ -734,3 +734,74 @@ Deno.test("jsonExport() after a run killed between its backup and its rename: it
     await Deno.remove(h.dir, { recursive: true });
   }
 });
+
+Deno.test("jsonExport() after runs killed writing record files: their temporary files go, other files of the shared directory stay", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues(), {}, WITH_FILES);
+    const individual = join(h.dir, "data/individual");
+    // What runs SIGKILLed mid-write leave: a record file's temporary (one per kill), also of a
+    // name the record no longer has (venue 2 is renamed before the next run).
+    const leftovers = [
+      ".1_Zeppelin Hall.json.0badf00d.tmp",
+      ".1_Zeppelin Hall.json.1234abcd.tmp",
+      ".2_Anthem.json.cafe0001.tmp",
+    ];
+    // The directory is shared: another writer's files and temporaries, one of them shaped like
+    // this export's names, are not this export's to remove.
+    const others = [
+      ".9_Not a venue here.json.0badf00d.tmp",
+      ".notes.txt.0badf00d.tmp",
+      "9_Not a venue here.json",
+      "notes.txt",
+    ];
+    for (const name of [...leftovers, ...others]) {
+      await Deno.writeTextFile(join(individual, name), '{"id": ');
+    }
+
+    const renamed = [VENUES[0], { ...VENUES[1], name: "The Anthem" }, VENUES[2]];
+    await withLogs(async (lines) => {
+      const out = await h.sync(venues(renamed), {}, WITH_FILES);
+      assert.deepEqual(outcomes(out), ["unchanged", "updated", "unchanged"]);
+      assert.ok(
+        lines.includes(
+          `Removed 3 temporary files left by interrupted writes in ${individual}`,
+        ),
+        lines.join("\n"),
+      );
+    });
+    assert.deepEqual(await listDir(individual), [
+      ...others.slice(0, 2),
+      "1_Zeppelin Hall.json",
+      "2_Anthem.json",
+      "2_The Anthem.json",
+      "3_Ottobar.json",
+      ...others.slice(2),
+    ]);
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
+
+Deno.test("jsonExport() writes a lost metadata file with the generated_at of the file it describes", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues(), {}, WITH_FILES);
+    const main = JSON.parse(await Deno.readTextFile(h.file));
+    // As a run killed between the rename of the file and the write of the metadata leaves it.
+    await Deno.remove(join(h.dir, "data/metadata.json"));
+    h.clock.instant = Temporal.Instant.from("2025-09-19T00:00:00Z");
+    const out = await h.sync(venues(), {}, WITH_FILES);
+    assert.deepEqual(outcomes(out), ["unchanged", "unchanged", "unchanged"]);
+    assert.equal(
+      JSON.parse(await Deno.readTextFile(h.file)).metadata.generated_at,
+      "2025-09-18T18:46:58.25Z",
+    );
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(h.dir, "data/metadata.json"))), {
+      metadata: main.metadata,
+      statistics: main.statistics,
+    });
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});

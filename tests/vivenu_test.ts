@@ -7,11 +7,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { isDeepStrictEqual } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { Registry } from "../lib/registry.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { uuidV5 } from "../stages/transform/envelope.ts";
-import { cliCommand, ROOT, runCli } from "./cli.ts";
+import { cliCommand, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { StubServer } from "./stub_server.ts";
 import {
   mountVivenu,
@@ -368,4 +369,369 @@ Deno.test("vivenu: SIGTERM lets the webhook in flight finish, so the next run do
     await hookStub.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+/** Tickets of the pull kill test's event: 1,350 pulled, one file each; a first pull of 1-2 s. */
+const KILL_TICKETS = 1_500;
+/** How much later each run of the pull kill test is killed than the one before, in ms. */
+const KILL_STEP_MS = 100;
+/** The event of the pull kill test. */
+const KILL_EVENT = "e1500";
+/** The event's output directory, under a working directory. */
+const KILL_OUTPUT = `purchased_tickets/${KILL_EVENT}`;
+
+/**
+ * The event's tickets a day later: some edited (the file of the ticket
+ * changes), some renamed (a new file; the old one stays), some invalidated
+ * (they leave all_tickets.json; their files stay), and new ones sold.
+ */
+function ticketsADayLater(tickets: VivenuTicket[]): VivenuTicket[] {
+  const edited = tickets.map((ticket, i): VivenuTicket =>
+    i % 7 === 0
+      ? { ...ticket, email: `changed${i}@example.com`, barcode: `BX${i}` }
+      : i % 101 === 0
+      ? { ...ticket, lastname: `Married${i}` }
+      : i % 211 === 0
+      ? { ...ticket, status: "INVALID" }
+      : ticket
+  );
+  const sold = tickets.slice(0, 150).map((ticket, i): VivenuTicket => ({
+    ...ticket,
+    _id: `7f${i.toString(16).padStart(22, "0")}`,
+    firstname: `Late${i}`,
+    createdAt: new Date(Date.UTC(2025, 6, 1) + i * 60_000).toISOString(),
+  }));
+  return [...edited, ...sold];
+}
+
+/** A file's text with its `generated_at` blanked: what does not depend on when it ran. */
+function withoutGeneratedAt(text: string): string {
+  return text.replace(/"generated_at": "[^"]*"/, '"generated_at": ""');
+}
+
+/** Whether `path` (relative to the output directory) is a per-ticket file. */
+function isIndividual(path: string): boolean {
+  return path.startsWith("individual/");
+}
+
+/** Whether a file name is a temporary file of an atomic write (`.<name>.<8 hex>.tmp`). */
+function isTemporary(name: string): boolean {
+  return /^\..+\.[0-9a-f]{8}\.tmp$/.test(name);
+}
+
+/** Names in `dir` (none when it does not exist), sorted. */
+async function names(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) found.push(entry.name);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return found.sort();
+}
+
+/** Every file under `dir` by path relative to it (`individual/<name>`), with its text. */
+async function filesUnder(dir: string): Promise<Map<string, string>> {
+  const files = new Map<string, string>();
+  async function walk(relative: string): Promise<void> {
+    for await (const entry of Deno.readDir(join(dir, relative))) {
+      const path = relative === "" ? entry.name : `${relative}/${entry.name}`;
+      if (entry.isDirectory) await walk(path);
+      else files.set(path, await Deno.readTextFile(join(dir, path)));
+    }
+  }
+  try {
+    await walk("");
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+  return files;
+}
+
+/**
+ * The files of an output directory as a run leaves them, but for when it ran:
+ * `generated_at` blanked outside `individual/`, and the backups (named by the
+ * time they were made) as `backups/1`, `backups/2`, ... in name order.
+ */
+function comparableFiles(files: Map<string, string>): Map<string, string> {
+  const result = new Map<string, string>();
+  let backup = 0;
+  for (const path of [...files.keys()].sort()) {
+    const text = files.get(path)!;
+    const isBackup = /^backups\/all_tickets\.json\.backup\./.test(path);
+    result.set(
+      isBackup ? `backups/${++backup}` : path,
+      isIndividual(path) ? text : withoutGeneratedAt(text),
+    );
+  }
+  return result;
+}
+
+/** Where two texts first differ, with a little of each around it. */
+function firstDifference(actual: string, expected: string): string {
+  let at = 0;
+  while (at < actual.length && actual[at] === expected[at]) at++;
+  const around = (text: string) => JSON.stringify(text.slice(Math.max(0, at - 40), at + 40));
+  return `at character ${at}: ${around(actual)} instead of ${around(expected)}`;
+}
+
+/**
+ * Asserts that two output directories hold the same files ({@linkcode comparableFiles}).
+ * Compact on failure: the first path that differs, then the first file that differs and where.
+ */
+function assertSameFiles(
+  actual: Map<string, string>,
+  expected: Map<string, string>,
+  label: string,
+): void {
+  const [got, want] = [actual, expected].map((files) => [...files.keys()].sort());
+  if (!isDeepStrictEqual(got, want)) {
+    const at = got.findIndex((path, index) => path !== want[index]);
+    const extra = got.filter((path) => !expected.has(path));
+    const missing = want.filter((path) => !actual.has(path));
+    assert.fail(
+      `${label}: ${got.length} files instead of ${want.length}; from #${at}: ${got[at]} instead ` +
+        `of ${want[at]}; not expected: ${extra.slice(0, 5).join(", ")} (${extra.length}); ` +
+        `missing: ${missing.slice(0, 5).join(", ")} (${missing.length})`,
+    );
+  }
+  for (const path of got) {
+    const [text, wanted] = [actual.get(path)!, expected.get(path)!];
+    if (text !== wanted) assert.fail(`${label}: ${path} differs ${firstDifference(text, wanted)}`);
+  }
+}
+
+/** What {@linkcode watchOutput} saw. */
+interface OutputWatch {
+  /** How many times it looked. */
+  looks: number;
+  /** How many per-ticket files it read (a share of them at each look). */
+  ticketReads: number;
+  /** The states all_tickets.json was seen in: "absent", "old", "new". */
+  states: string[];
+  /** The first look that broke the rule, or null. */
+  problem: string | null;
+}
+
+/** Per-ticket files read at each look of {@linkcode watchOutput}, in turn. */
+const TICKET_FILES_PER_LOOK = 250;
+
+/**
+ * Looks at the output directory `dir` every few milliseconds until the
+ * returned function is called (it resolves with what was seen), while runs
+ * are started and killed. `old` are the files before the runs, `next` those
+ * of the uninterrupted run ({@linkcode comparableFiles} both), `oldExport` the
+ * exact text of the old all_tickets.json. At every look, but for the
+ * temporary files of writes in progress: every file is one of the old run's
+ * or the new one's, whole (its old text or its new one; a file absent only if
+ * it was not there before); every old per-ticket file is still there; every
+ * backup is the complete old export, and there are never more backups than
+ * the uninterrupted run makes. The per-ticket files are read a share at a
+ * time ({@linkcode TICKET_FILES_PER_LOOK}), each of them every few looks.
+ */
+function watchOutput(
+  dir: string,
+  old: Map<string, string>,
+  next: Map<string, string>,
+  oldExport: string | null,
+): () => Promise<OutputWatch> {
+  const watched: OutputWatch = { looks: 0, ticketReads: 0, states: [], problem: null };
+  const backupsAllowed = [...next.keys()].filter((path) => path.startsWith("backups/")).length;
+  const oldTickets = [...old.keys()].filter(isIndividual);
+  let turn = 0;
+  let watching = true;
+
+  /** Reads `path`, null when absent. */
+  async function read(path: string): Promise<string | null> {
+    try {
+      return await Deno.readTextFile(join(dir, path));
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return null;
+      throw error;
+    }
+  }
+
+  /** Throws unless `text` (null: absent) is the old or the new version of `path`; which one. */
+  function check(path: string, text: string | null): string {
+    const comparable = text === null || isIndividual(path) ? text : withoutGeneratedAt(text);
+    if (comparable === (old.get(path) ?? null)) return text === null ? "absent" : "old";
+    if (comparable === (next.get(path) ?? null)) return "new";
+    let json = "valid JSON";
+    try {
+      if (text !== null) JSON.parse(text);
+    } catch {
+      json = "not JSON";
+    }
+    throw new Error(
+      text === null
+        ? `${path} is gone`
+        : `${path} is neither its old nor its new version: ${text.length} bytes, ${json}`,
+    );
+  }
+
+  async function look(): Promise<string> {
+    for (const name of await names(dir)) {
+      if (
+        !isTemporary(name) && !["all_tickets.json", "metadata.json", "backups", "individual"]
+          .includes(name)
+      ) throw new Error(`unexpected file ${name}`);
+    }
+    const state = check("all_tickets.json", await read("all_tickets.json"));
+    check("metadata.json", await read("metadata.json"));
+    const backups = (await names(join(dir, "backups"))).filter((name) => !isTemporary(name));
+    if (backups.length > backupsAllowed) {
+      throw new Error(`${backups.length} backups: ${backups.join(", ")}`);
+    }
+    for (const name of backups) {
+      if (!/^all_tickets\.json\.backup\.\d{8}_\d{6}(_\d+)?$/.test(name)) {
+        throw new Error(`unexpected backup name ${name}`);
+      }
+      if (await read(`backups/${name}`) !== oldExport) {
+        throw new Error(`backup ${name} is not the complete old export`);
+      }
+    }
+    const tickets = (await names(join(dir, "individual")))
+      .filter((name) => !isTemporary(name))
+      .map((name) => `individual/${name}`);
+    const present = new Set(tickets);
+    const gone = oldTickets.find((path) => !present.has(path));
+    if (gone !== undefined) throw new Error(`${gone} is gone`);
+    const stranger = tickets.find((path) => !old.has(path) && !next.has(path));
+    if (stranger !== undefined) throw new Error(`unexpected file ${stranger}`);
+    const share = tickets.length === 0 ? [] : Array.from(
+      { length: Math.min(TICKET_FILES_PER_LOOK, tickets.length) },
+      () => tickets[turn++ % tickets.length],
+    );
+    const texts = await Promise.all(share.map(read));
+    // A per-ticket file, once there, stays (nothing deletes one): listed, then absent, is gone.
+    share.forEach((path, index) => check(path, texts[index]));
+    watched.ticketReads += share.length;
+    return state;
+  }
+
+  const loop = (async () => {
+    while (watching && watched.problem === null) {
+      watched.looks++;
+      try {
+        const state = await look();
+        if (!watched.states.includes(state)) watched.states.push(state);
+      } catch (error) {
+        watched.problem = error instanceof Error ? error.message : String(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3));
+    }
+  })();
+  return async () => {
+    watching = false;
+    await loop;
+    return watched;
+  };
+}
+
+Deno.test("vivenu: pull runs killed with SIGKILL at any moment and started again end with the files of one uninterrupted run, every file always whole", async () => {
+  await using killed = await setup();
+  await using reference = await setup();
+  // The shipped pull config, with pages of 50 tickets: 40 requests per run.
+  const config = JSON.parse(await Deno.readTextFile(join(killed.dir, "pull.json")));
+  config.stages[0].pagination.size = 50;
+  for (const s of [killed, reference]) {
+    await Deno.writeTextFile(join(s.dir, "pull-kill.json"), JSON.stringify(config, null, 2));
+  }
+  const args = ["run", "pull-kill.json", "--no-progress", "--region", "PROD"];
+  const tickets = vivenuTickets(KILL_EVENT, {
+    total: KILL_TICKETS,
+    wrongStatus: 60,
+    notCharity: 90,
+  });
+  // The day's changes, counted as the pull sees them (only valid charity tickets are pulled).
+  const later = ticketsADayLater(tickets);
+  const pulled = (list: VivenuTicket[]) =>
+    new Map(
+      list.filter((t) =>
+        ["VALID", "DETAILSREQUIRED"].includes(t.status) && /charity/i.test(t.ticketName)
+      )
+        .map((t) => [t._id, t]),
+    );
+  const [before, after] = [pulled(tickets), pulled(later)];
+  const added = [...after.keys()].filter((id) => !before.has(id)).length;
+  const edited =
+    [...after].filter(([id, t]) => before.has(id) && !isDeepStrictEqual(before.get(id), t))
+      .length;
+  const phases = [
+    {
+      phase: "first pull",
+      rows: tickets,
+      summary: `${before.size} created, 0 updated, 0 unchanged`,
+    },
+    {
+      phase: "after a day of sales and edits",
+      rows: later,
+      summary: `${added} created, ${edited} updated, ${after.size - added - edited} unchanged`,
+    },
+  ];
+  const left = [...before.keys()].filter((id) => !after.has(id)).length;
+  // Every kind of change is there: files added, rewritten, renamed (in `edited`), left behind.
+  assert.deepEqual([before.size, added, edited, left], [1350, 137, 204, 6]);
+  const kills: number[] = [];
+  for (const { phase, rows, summary } of phases) {
+    killed.api.events.set(KILL_EVENT, rows);
+    reference.api.events.set(KILL_EVENT, rows);
+    // The reference: one run without interruption.
+    const run = await reference.run("pull-kill.json", [
+      "--region",
+      "PROD",
+      "--event-id",
+      KILL_EVENT,
+    ]);
+    assert.equal(run.code, 0, run.stderr);
+    assert.ok(run.stderr.includes(`${rows.length} tickets read, ${summary}`), run.stderr);
+    const next = comparableFiles(await filesUnder(join(reference.dir, KILL_OUTPUT)));
+
+    // The same pull, killed again and again until a run ends by itself, watched throughout.
+    const output = join(killed.dir, KILL_OUTPUT);
+    const old = await filesUnder(output);
+    const oldExport = old.get("all_tickets.json") ?? null;
+    const stop = watchOutput(output, comparableFiles(old), next, oldExport);
+    let watched: OutputWatch;
+    try {
+      kills.push(
+        await killUntilDone([...args, "--event-id", KILL_EVENT], {
+          cwd: killed.dir,
+          env: killed.env,
+        }, KILL_STEP_MS),
+      );
+    } finally {
+      watched = await stop();
+    }
+    assert.equal(watched.problem, null, `${phase}: while the runs were killed`);
+    assert.ok(watched.looks >= 50, `${phase}: looked ${watched.looks} times`);
+    // The first look, before any run: the old export (none before the first pull).
+    assert.equal(watched.states[0], oldExport === null ? "absent" : "old", phase);
+    assert.ok(
+      watched.ticketReads >= 3 * next.size,
+      `${phase}: read ${watched.ticketReads} ticket files (${next.size} files)`,
+    );
+
+    // No temporary file left anywhere, then the very files of the uninterrupted run.
+    const files = await filesUnder(output);
+    const temporaries = [...files.keys()].filter((path) => isTemporary(path.split("/").at(-1)!));
+    assert.deepEqual(
+      temporaries.slice(0, 5),
+      [],
+      `${phase}: ${temporaries.length} temporary files`,
+    );
+    assertSameFiles(comparableFiles(files), next, phase);
+    // Every backup is the complete old export, byte for byte.
+    for (const [path, text] of files) {
+      if (path.startsWith("backups/")) assert.ok(text === oldExport, `${phase}: ${path}`);
+    }
+    // metadata.json is the metadata and statistics of all_tickets.json, as one run writes them.
+    const file = JSON.parse(files.get("all_tickets.json")!);
+    assert.deepEqual(
+      JSON.parse(files.get("metadata.json")!),
+      { metadata: file.metadata, statistics: file.statistics },
+      `${phase}: metadata.json`,
+    );
+  }
+  assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
 });

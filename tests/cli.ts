@@ -43,42 +43,128 @@ export function cliCommand(args: string[], options: CliOptions = {}): Deno.Comma
   });
 }
 
+/** A signal {@linkcode killUntilDone} stops runs with. */
+export type StopSignal = "SIGKILL" | "SIGTERM";
+
+/** How long a run may take to exit after SIGTERM before a sweep calls it hung. */
+export const SIGTERM_BOUND_MS = 10_000;
+
+/** How the runs of a SIGTERM sweep ended (see {@linkcode killUntilDone}). */
+export interface TermSweep {
+  /** Runs that caught SIGTERM, stopped gracefully and exited 143. */
+  interrupted: number;
+  /**
+   * Runs that died of SIGTERM's default action (a shell or systemd sees 143 as
+   * well): the signal came before the CLI listened for it (Deno starting, the
+   * config loading), or after its run had ended.
+   */
+  unhandled: number;
+  /** The run that ended the sweep (exit 0) had been sent SIGTERM: it finished first. */
+  finishedAfterSignal: boolean;
+  /** The longest time from SIGTERM to a run's exit, in ms. */
+  slowestStopMs: number;
+}
+
 /**
- * Runs the CLI again and again, killing each run with SIGKILL `step` ms
- * (default 60) later than the one before (the first at 150 ms), until a run
- * ends by itself, which must exit 0; returns how many runs were killed. A
- * sweep like this lands kills in every phase of a run: start-up, reading,
- * between batches, at the commit, the ledger, the reader's commit.
+ * Runs the CLI again and again, stopping each run with `signal` (SIGKILL
+ * unless given) `step` ms (default 60) later than the one before (the first
+ * at 150 ms), until a run ends by itself, which must exit 0. A sweep like
+ * this lands the signal in every phase of a run: start-up, reading, between
+ * batches, at the commit, the ledger, the reader's commit.
+ *
+ * With SIGKILL it returns how many runs were killed. With SIGTERM (systemd's
+ * stop, the graceful path) every run sent the signal must exit 143 within
+ * {@linkcode SIGTERM_BOUND_MS} (a hang is SIGKILLed and fails the sweep), or
+ * 0 when it finished before the signal took effect, which ends the sweep; or
+ * die of SIGTERM's default action, but only when no run of the pipeline was
+ * under way (stderr has no "Running " line, or the run's closing summary
+ * follows it). Any other exit fails the sweep; it returns how the runs ended.
  */
+export function killUntilDone(
+  args: string[],
+  options?: CliOptions,
+  step?: number,
+  signal?: "SIGKILL",
+): Promise<number>;
+export function killUntilDone(
+  args: string[],
+  options: CliOptions,
+  step: number,
+  signal: "SIGTERM",
+): Promise<TermSweep>;
 export async function killUntilDone(
   args: string[],
   options: CliOptions = {},
   step = 60,
-): Promise<number> {
+  signal: StopSignal = "SIGKILL",
+): Promise<number | TermSweep> {
   let kills = 0;
+  const sweep: TermSweep = {
+    interrupted: 0,
+    unhandled: 0,
+    finishedAfterSignal: false,
+    slowestStopMs: 0,
+  };
   for (let delay = 150; delay < 30_000; delay += step) {
     const child = cliCommand(args, options).spawn();
+    let sentAt: number | undefined;
+    let hung = false;
+    let bound: ReturnType<typeof setTimeout> | undefined;
     const timer = setTimeout(() => {
       try {
-        child.kill("SIGKILL");
+        child.kill(signal);
       } catch {
-        // it has just exited by itself
+        return; // it has just exited by itself
       }
+      sentAt = performance.now();
+      if (signal !== "SIGTERM") return;
+      bound = setTimeout(() => {
+        hung = true;
+        try {
+          child.kill("SIGKILL");
+        } catch {
+          // it exited at the last moment
+        }
+      }, SIGTERM_BOUND_MS);
     }, delay);
     const output = await child.output();
     clearTimeout(timer);
-    if (output.signal === "SIGKILL") {
+    clearTimeout(bound);
+    const stderr = new TextDecoder().decode(output.stderr);
+    const runs = `run ${
+      kills + sweep.interrupted + sweep.unhandled + 1
+    } (${signal} at ${delay} ms)`;
+    if (hung) throw new Error(`${runs} did not exit within ${SIGTERM_BOUND_MS} ms: ${stderr}`);
+    if (signal === "SIGKILL" && output.signal === "SIGKILL") {
       kills++;
       continue;
     }
+    if (signal === "SIGTERM" && sentAt !== undefined) {
+      sweep.slowestStopMs = Math.max(sweep.slowestStopMs, performance.now() - sentAt);
+      if (output.signal === "SIGTERM") {
+        const started = stderr.lastIndexOf("Running ");
+        if (started >= 0 && stderr.indexOf(" finished in ", started) < 0) {
+          throw new Error(`${runs} died of SIGTERM in the middle of its run: ${stderr}`);
+        }
+        sweep.unhandled++;
+        continue;
+      }
+      if (output.code === 143 && output.signal === null) {
+        sweep.interrupted++;
+        continue;
+      }
+      sweep.finishedAfterSignal = true;
+    }
     if (output.code !== 0) {
       throw new Error(
-        `run after ${kills} kill(s) exited ${output.code}: ${
-          new TextDecoder().decode(output.stderr)
-        }`,
+        `${runs} exited ${output.code}${output.signal ? ` (${output.signal})` : ""}: ${stderr}`,
       );
     }
-    return kills;
+    return signal === "SIGKILL" ? kills : sweep;
   }
-  throw new Error(`no run ended by itself within 30 s (${kills} killed)`);
+  throw new Error(
+    signal === "SIGKILL"
+      ? `no run ended by itself within 30 s (${kills} killed)`
+      : `no run ended by itself within 30 s (${sweep.interrupted} interrupted, ${sweep.unhandled} unhandled)`,
+  );
 }

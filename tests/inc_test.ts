@@ -13,9 +13,10 @@ import { isDeepStrictEqual } from "node:util";
 import { loadConfig } from "../lib/config.ts";
 import { runPipeline } from "../lib/pipeline.ts";
 import { Registry } from "../lib/registry.ts";
+import { StateStore } from "../lib/state.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { generateInc, INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
-import { type CliResult, killUntilDone, ROOT, runCli } from "./cli.ts";
+import { type CliResult, killUntilDone, ROOT, runCli, type TermSweep } from "./cli.ts";
 import { FixedClock } from "./harness.ts";
 import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { startS3, type TestS3 } from "./s3_server.ts";
@@ -723,20 +724,28 @@ function assertSameDestination(actual: Destination, expected: Destination, label
   if (at >= 0) assert.deepEqual(actual.rows[at], expected.rows[at], `${label}: row ${at}`);
 }
 
+/** The hour `tick` of a generated 3,000-row snapshot (966 of its rows are not loaded). */
+function killSnapshot(tick: number): string {
+  return [...generateInc({ rows: 3_000, tick, seed: 11 })].join("");
+}
+
+/**
+ * The example with batches of 100 rows, so that signals land between batches
+ * of the open transaction too; written to the context's working directory.
+ */
+async function killConfig(c: IncContext): Promise<string> {
+  const config = JSON.parse(await Deno.readTextFile(CONFIG));
+  const sink = config.stages.find((s: { use: string }) => s.use === "sync-tickets.postgres");
+  sink.batchSize = 100;
+  const path = join(c.dir, "pipeline.kill.json");
+  await Deno.writeTextFile(path, JSON.stringify(config));
+  return path;
+}
+
 incTest(
   "inc: runs killed with SIGKILL at any moment and started again end as one uninterrupted run did",
   async (t) => {
-    const snapshot = (tick: number) => [...generateInc({ rows: 3_000, tick, seed: 11 })].join("");
-    const [first, next] = [snapshot(0), snapshot(1)];
-    // Batches of 100 rows, so kills land between batches of the open transaction too.
-    const variant = async (c: IncContext) => {
-      const config = JSON.parse(await Deno.readTextFile(CONFIG));
-      const sink = config.stages.find((s: { use: string }) => s.use === "sync-tickets.postgres");
-      sink.batchSize = 100;
-      const path = join(c.dir, "pipeline.kill.json");
-      await Deno.writeTextFile(path, JSON.stringify(config));
-      return path;
-    };
+    const [first, next] = [killSnapshot(0), killSnapshot(1)];
 
     // The reference: both hours loaded without interruption, in a schema and bucket of its own.
     const reference: IncContext = {
@@ -746,8 +755,8 @@ incTest(
       dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
     };
     try {
-      const config = await variant(reference);
-      const killed = await variant(t);
+      const config = await killConfig(reference);
+      const killed = await killConfig(t);
       const kills: number[] = [];
       for (const [name, body] of [[S17, first], [S18, next]]) {
         await reference.s3.put(`${INC}${name}`, body);
@@ -779,6 +788,63 @@ incTest(
       assert.ok(!statuses.includes("running"), statuses.join());
       const noticed = statuses.filter((status) => status === "killed").length;
       assert.ok(noticed >= 2 && noticed <= kills[0] + kills[1], `${noticed} killed runs`);
+    } finally {
+      await reference.s3.close();
+      await dropSchema(t.sql, reference.schema);
+      await Deno.remove(reference.dir, { recursive: true });
+    }
+  },
+);
+
+incTest(
+  "inc: runs stopped with SIGTERM at any moment exit 143 within 10 s and, started again, end as one uninterrupted run did",
+  async (t) => {
+    const [first, next] = [killSnapshot(0), killSnapshot(1)];
+    // The reference: both hours loaded without interruption, in a schema and bucket of its own.
+    const reference: IncContext = {
+      ...t,
+      schema: await freshSchema(t.sql),
+      s3: await startS3(),
+      dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
+    };
+    try {
+      const config = await killConfig(reference);
+      const stopped = await killConfig(t);
+      const sweeps: TermSweep[] = [];
+      for (const [name, body] of [[S17, first], [S18, next]]) {
+        await reference.s3.put(`${INC}${name}`, body);
+        const run = await runInc(reference, { config });
+        assert.equal(run.code, 0, run.stderr);
+        assert.match(run.stderr, /0 skipped, 0 failed/);
+        const expected = await destination(reference);
+        assert.equal(expected.rows.length, 3_000 - 966);
+        assert.ok(expected.objects.includes(`${INC}processed/${name}`));
+
+        await t.s3.put(`${INC}${name}`, body);
+        sweeps.push(
+          await killUntilDone(
+            ["run", stopped, "--schema", t.schema, "--no-progress"],
+            { cwd: t.dir, env: incEnv(t) },
+            60,
+            "SIGTERM",
+          ),
+        );
+        assertSameDestination(await destination(t), expected, `after ${name}`);
+      }
+      const interrupted = sweeps.map((sweep) => sweep.interrupted);
+      assert.ok(
+        interrupted.every((n) => n >= 3),
+        `stopped gracefully ${interrupted.join(" and ")} times`,
+      );
+
+      // Each graceful stop is in the ledger as an interrupted run; none was left running or failed.
+      const store = StateStore.open(join(t.dir, "data/inc.state.db"), { readOnly: true });
+      const statuses = store.listRuns(1_000).map((run) => run.status);
+      store.close();
+      const count = (status: string) => statuses.filter((s) => s === status).length;
+      assert.equal(count("interrupted"), interrupted[0] + interrupted[1], statuses.join());
+      assert.ok(count("finished") >= 2, statuses.join());
+      assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
     } finally {
       await reference.s3.close();
       await dropSchema(t.sql, reference.schema);

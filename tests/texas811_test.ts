@@ -11,7 +11,7 @@ import type { RunReport, SyncResult } from "../lib/stage.ts";
 import { StateStore } from "../lib/state.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { type Backend, mountBackend } from "./backend_api.ts";
-import { cliCommand, ROOT, runCli } from "./cli.ts";
+import { cliCommand, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { seededRandom, StubServer } from "./stub_server.ts";
 
 const TOKEN = "t811-test-token";
@@ -300,6 +300,37 @@ Deno.test("texas811: a run killed at random (SIGKILL) and restarted never create
 
   assert.equal(rerun.code, 0, rerun.stderr);
   assertStateEquals(s.backend, expected);
+});
+
+Deno.test("texas811: runs stopped with SIGTERM at any moment exit 143 within 10 s; restarted, they never create a ticket twice and end as one uninterrupted run did", async () => {
+  await using s = await setup({ latencyMs: 5 });
+  const expected = await expectedRecords(s);
+  s.stub.reset();
+  // Faults, so that SIGTERM also lands in retry backoffs and a 1 s Retry-After wait, and
+  // lost answers (stored creates whose connection drops), which a restart must not repeat.
+  s.stub.faults({ rate: 0.1, statuses: [500, 503], seed: 811 });
+  const wait = { status: 503, headers: { "retry-after": "1" }, body: { error: "maintenance" } };
+  s.stub.script("POST", "/api/tickets", [wait, wait, wait]);
+  s.backend.dropAfterWrite(5);
+
+  // 40 ms steps: a run takes about 1 s, so SIGTERM lands in every phase of it.
+  const sweep = await killUntilDone(
+    ["run", s.config, "--no-progress"],
+    { env: s.env, cwd: s.dir },
+    40,
+    "SIGTERM",
+  );
+
+  assert.ok(sweep.interrupted >= 3, `stopped gracefully ${sweep.interrupted} times`);
+  assertStateEquals(s.backend, expected);
+  // Every graceful stop is in the ledger as an interrupted run; none was left running or failed.
+  const store = StateStore.open(s.statePath, { readOnly: true });
+  const statuses = store.listRuns(1_000).map((run) => run.status);
+  store.close();
+  const count = (status: string) => statuses.filter((s) => s === status).length;
+  assert.equal(count("interrupted"), sweep.interrupted, statuses.join());
+  assert.ok(count("finished") >= 1, statuses.join());
+  assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
 });
 
 Deno.test("texas811: a ticket deleted on the backend is created again, with its responses, by a --full run", async () => {

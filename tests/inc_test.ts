@@ -16,7 +16,7 @@ import { Registry } from "../lib/registry.ts";
 import { StateStore } from "../lib/state.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { generateInc, INC_COLUMNS, SENTINEL } from "../tools/gen_inc.ts";
-import { type CliResult, killUntilDone, ROOT, runCli, type TermSweep } from "./cli.ts";
+import { type CliOptions, type CliResult, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { FixedClock } from "./harness.ts";
 import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { startS3, type TestS3 } from "./s3_server.ts";
@@ -742,113 +742,96 @@ async function killConfig(c: IncContext): Promise<string> {
   return path;
 }
 
+/**
+ * Loads two generated hourly snapshots twice: into a reference (its own
+ * schema, bucket and directory) without interruption, and into `t` through
+ * `stopRuns`, a sweep of runs stopped again and again (see killUntilDone).
+ * After each hour the two destinations must be equal. Returns each hour's
+ * sweep result and the config `t`'s runs used.
+ */
+async function twoHoursStopped<R>(
+  t: IncContext,
+  stopRuns: (args: string[], options: CliOptions) => Promise<R>,
+): Promise<{ sweeps: R[]; config: string }> {
+  const reference: IncContext = {
+    ...t,
+    schema: await freshSchema(t.sql),
+    s3: await startS3(),
+    dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
+  };
+  try {
+    const referenceConfig = await killConfig(reference);
+    const config = await killConfig(t);
+    const sweeps: R[] = [];
+    for (const [name, tick] of [[S17, 0], [S18, 1]] as const) {
+      const body = killSnapshot(tick);
+      await reference.s3.put(`${INC}${name}`, body);
+      const run = await runInc(reference, { config: referenceConfig });
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(run.stderr, /0 skipped, 0 failed/);
+      const expected = await destination(reference);
+      assert.equal(expected.rows.length, 3_000 - 966);
+      assert.ok(expected.objects.includes(`${INC}processed/${name}`));
+
+      await t.s3.put(`${INC}${name}`, body);
+      sweeps.push(
+        await stopRuns(["run", config, "--schema", t.schema, "--no-progress"], {
+          cwd: t.dir,
+          env: incEnv(t),
+        }),
+      );
+      assertSameDestination(await destination(t), expected, `after ${name}`);
+    }
+    return { sweeps, config };
+  } finally {
+    await reference.s3.close();
+    await dropSchema(t.sql, reference.schema);
+    await Deno.remove(reference.dir, { recursive: true });
+  }
+}
+
 incTest(
   "inc: runs killed with SIGKILL at any moment and started again end as one uninterrupted run did",
   async (t) => {
-    const [first, next] = [killSnapshot(0), killSnapshot(1)];
+    const { sweeps: kills, config } = await twoHoursStopped(
+      t,
+      (args, options) => killUntilDone(args, options),
+    );
+    assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
 
-    // The reference: both hours loaded without interruption, in a schema and bucket of its own.
-    const reference: IncContext = {
-      ...t,
-      schema: await freshSchema(t.sql),
-      s3: await startS3(),
-      dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
-    };
-    try {
-      const config = await killConfig(reference);
-      const killed = await killConfig(t);
-      const kills: number[] = [];
-      for (const [name, body] of [[S17, first], [S18, next]]) {
-        await reference.s3.put(`${INC}${name}`, body);
-        const run = await runInc(reference, { config });
-        assert.equal(run.code, 0, run.stderr);
-        assert.match(run.stderr, /0 skipped, 0 failed/);
-        const expected = await destination(reference);
-        assert.equal(expected.rows.length, 3_000 - 966);
-        assert.ok(expected.objects.includes(`${INC}processed/${name}`));
-
-        await t.s3.put(`${INC}${name}`, body);
-        kills.push(
-          await killUntilDone(["run", killed, "--schema", t.schema, "--no-progress"], {
-            cwd: t.dir,
-            env: incEnv(t),
-          }),
-        );
-        assertSameDestination(await destination(t), expected, `after ${name}`);
-      }
-      assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
-
-      // The ledger saw each kill that came after a run started as killed, and nothing is left running.
-      const runs = await runCli(["state", killed, "runs", "--json", "--schema", t.schema], {
-        cwd: t.dir,
-        env: incEnv(t),
-      });
-      assert.equal(runs.code, 0, runs.stderr);
-      const statuses = (JSON.parse(runs.stdout) as { status: string }[]).map((r) => r.status);
-      assert.ok(!statuses.includes("running"), statuses.join());
-      const noticed = statuses.filter((status) => status === "killed").length;
-      assert.ok(noticed >= 2 && noticed <= kills[0] + kills[1], `${noticed} killed runs`);
-    } finally {
-      await reference.s3.close();
-      await dropSchema(t.sql, reference.schema);
-      await Deno.remove(reference.dir, { recursive: true });
-    }
+    // The ledger saw each kill that came after a run started as killed, and nothing is left running.
+    const runs = await runCli(["state", config, "runs", "--json", "--schema", t.schema], {
+      cwd: t.dir,
+      env: incEnv(t),
+    });
+    assert.equal(runs.code, 0, runs.stderr);
+    const statuses = (JSON.parse(runs.stdout) as { status: string }[]).map((r) => r.status);
+    assert.ok(!statuses.includes("running"), statuses.join());
+    const noticed = statuses.filter((status) => status === "killed").length;
+    assert.ok(noticed >= 2 && noticed <= kills[0] + kills[1], `${noticed} killed runs`);
   },
 );
 
 incTest(
   "inc: runs stopped with SIGTERM at any moment exit 143 within 10 s and, started again, end as one uninterrupted run did",
   async (t) => {
-    const [first, next] = [killSnapshot(0), killSnapshot(1)];
-    // The reference: both hours loaded without interruption, in a schema and bucket of its own.
-    const reference: IncContext = {
-      ...t,
-      schema: await freshSchema(t.sql),
-      s3: await startS3(),
-      dir: await Deno.makeTempDir({ prefix: "ticketsync-inc-ref-" }),
-    };
-    try {
-      const config = await killConfig(reference);
-      const stopped = await killConfig(t);
-      const sweeps: TermSweep[] = [];
-      for (const [name, body] of [[S17, first], [S18, next]]) {
-        await reference.s3.put(`${INC}${name}`, body);
-        const run = await runInc(reference, { config });
-        assert.equal(run.code, 0, run.stderr);
-        assert.match(run.stderr, /0 skipped, 0 failed/);
-        const expected = await destination(reference);
-        assert.equal(expected.rows.length, 3_000 - 966);
-        assert.ok(expected.objects.includes(`${INC}processed/${name}`));
+    const { sweeps } = await twoHoursStopped(
+      t,
+      (args, options) => killUntilDone(args, options, 60, "SIGTERM"),
+    );
+    const interrupted = sweeps.map((sweep) => sweep.interrupted);
+    assert.ok(
+      interrupted.every((n) => n >= 3),
+      `stopped gracefully ${interrupted.join(" and ")} times`,
+    );
 
-        await t.s3.put(`${INC}${name}`, body);
-        sweeps.push(
-          await killUntilDone(
-            ["run", stopped, "--schema", t.schema, "--no-progress"],
-            { cwd: t.dir, env: incEnv(t) },
-            60,
-            "SIGTERM",
-          ),
-        );
-        assertSameDestination(await destination(t), expected, `after ${name}`);
-      }
-      const interrupted = sweeps.map((sweep) => sweep.interrupted);
-      assert.ok(
-        interrupted.every((n) => n >= 3),
-        `stopped gracefully ${interrupted.join(" and ")} times`,
-      );
-
-      // Each graceful stop is in the ledger as an interrupted run; none was left running or failed.
-      const store = StateStore.open(join(t.dir, "data/inc.state.db"), { readOnly: true });
-      const statuses = store.listRuns(1_000).map((run) => run.status);
-      store.close();
-      const count = (status: string) => statuses.filter((s) => s === status).length;
-      assert.equal(count("interrupted"), interrupted[0] + interrupted[1], statuses.join());
-      assert.ok(count("finished") >= 2, statuses.join());
-      assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
-    } finally {
-      await reference.s3.close();
-      await dropSchema(t.sql, reference.schema);
-      await Deno.remove(reference.dir, { recursive: true });
-    }
+    // Each graceful stop is in the ledger as an interrupted run; none was left running or failed.
+    const store = StateStore.open(join(t.dir, "data/inc.state.db"), { readOnly: true });
+    const statuses = store.listRuns(1_000).map((run) => run.status);
+    store.close();
+    const count = (status: string) => statuses.filter((s) => s === status).length;
+    assert.equal(count("interrupted"), interrupted[0] + interrupted[1], statuses.join());
+    assert.ok(count("finished") >= 2, statuses.join());
+    assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
   },
 );

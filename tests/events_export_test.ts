@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type postgres from "postgres";
 import { killUntilDone, ROOT, runCli } from "./cli.ts";
+import { type Watch, watchWhile } from "./harness.ts";
 import { dropSchema, freshSchema, pgTest } from "./pg_env.ts";
 
 const TABLES = ["sources", "cities", "venues", "events"] as const;
@@ -432,15 +433,6 @@ function assertSameExport(actual: string, expected: string, label: string): void
 }
 
 /** What {@linkcode watchExport} saw. */
-interface Watched {
-  /** How many times it looked. */
-  looks: number;
-  /** The states the file was seen in: "absent", "old", "new". */
-  states: string[];
-  /** The first look that broke the rule, or null. */
-  problem: string | null;
-}
-
 /**
  * Looks at `data/events.json` and `data/backups/` under `dir` every few
  * milliseconds until the returned function is called (it resolves with what
@@ -450,11 +442,9 @@ interface Watched {
  * a truncated or half-written file. Every backup must be the complete `old`
  * export, and once the new file is there, its backup must be too.
  */
-function watchExport(dir: string, old: string | null, expected: string): () => Promise<Watched> {
+function watchExport(dir: string, old: string | null, expected: string): () => Promise<Watch> {
   const file = join(dir, "data/events.json");
   const wanted = withoutGeneratedAt(expected);
-  const watched: Watched = { looks: 0, states: [], problem: null };
-  let watching = true;
 
   /** Every backup of the file (not the temporary copies, whose names start with a dot). */
   async function backups(): Promise<string[]> {
@@ -501,23 +491,7 @@ function watchExport(dir: string, old: string | null, expected: string): () => P
     );
   }
 
-  const loop = (async () => {
-    while (watching && watched.problem === null) {
-      watched.looks++;
-      try {
-        const state = await look();
-        if (!watched.states.includes(state)) watched.states.push(state);
-      } catch (error) {
-        watched.problem = error instanceof Error ? error.message : String(error);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 5));
-    }
-  })();
-  return async () => {
-    watching = false;
-    await loop;
-    return watched;
-  };
+  return watchWhile(look, 5);
 }
 
 pgTest(
@@ -548,7 +522,7 @@ pgTest(
 
         // The same export, killed again and again until a run ends by itself, watched throughout.
         const stop = watchExport(killed.dir, old, expected);
-        let watched: Watched;
+        let watched: Watch;
         try {
           const args = ["run", config, "--no-progress"];
           kills.push(await killUntilDone(args, { cwd: killed.dir, env: killed.env }));

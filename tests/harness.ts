@@ -312,3 +312,41 @@ export async function withLogs(fn: (lines: string[]) => Promise<void>): Promise<
     await reset();
   }
 }
+
+/** What {@linkcode watchWhile} saw. */
+export interface Watch {
+  /** How many times it looked. */
+  looks: number;
+  /** The distinct states the looks returned, in the order first seen. */
+  states: string[];
+  /** The first look that threw (its message), or null. */
+  problem: string | null;
+}
+
+/**
+ * Calls `look` every `intervalMs` until the returned function is called,
+ * which resolves with what was seen; stops early at the first look that
+ * throws. For watching files while runs are killed (a look asserts a rule
+ * and names the state it found).
+ */
+export function watchWhile(look: () => Promise<string>, intervalMs: number): () => Promise<Watch> {
+  const watched: Watch = { looks: 0, states: [], problem: null };
+  let watching = true;
+  const loop = (async () => {
+    while (watching && watched.problem === null) {
+      watched.looks++;
+      try {
+        const state = await look();
+        if (!watched.states.includes(state)) watched.states.push(state);
+      } catch (error) {
+        watched.problem = error instanceof Error ? error.message : String(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, intervalMs));
+    }
+  })();
+  return async () => {
+    watching = false;
+    await loop;
+    return watched;
+  };
+}

@@ -13,6 +13,7 @@ import { Registry } from "../lib/registry.ts";
 import { stageLoaders } from "../stages/mod.ts";
 import { uuidV5 } from "../stages/transform/envelope.ts";
 import { cliCommand, killUntilDone, ROOT, runCli } from "./cli.ts";
+import { type Watch, watchWhile } from "./harness.ts";
 import { StubServer } from "./stub_server.ts";
 import {
   mountVivenu,
@@ -502,15 +503,9 @@ function assertSameFiles(
 }
 
 /** What {@linkcode watchOutput} saw. */
-interface OutputWatch {
-  /** How many times it looked. */
-  looks: number;
+interface OutputWatch extends Watch {
   /** How many per-ticket files it read (a share of them at each look). */
   ticketReads: number;
-  /** The states all_tickets.json was seen in: "absent", "old", "new". */
-  states: string[];
-  /** The first look that broke the rule, or null. */
-  problem: string | null;
 }
 
 /** Per-ticket files read at each look of {@linkcode watchOutput}, in turn. */
@@ -535,11 +530,10 @@ function watchOutput(
   next: Map<string, string>,
   oldExport: string | null,
 ): () => Promise<OutputWatch> {
-  const watched: OutputWatch = { looks: 0, ticketReads: 0, states: [], problem: null };
+  let ticketReads = 0;
   const backupsAllowed = [...next.keys()].filter((path) => path.startsWith("backups/")).length;
   const oldTickets = [...old.keys()].filter(isIndividual);
   let turn = 0;
-  let watching = true;
 
   /** Reads `path`, null when absent. */
   async function read(path: string): Promise<string | null> {
@@ -605,27 +599,12 @@ function watchOutput(
     const texts = await Promise.all(share.map(read));
     // A per-ticket file, once there, stays (nothing deletes one): listed, then absent, is gone.
     share.forEach((path, index) => check(path, texts[index]));
-    watched.ticketReads += share.length;
+    ticketReads += share.length;
     return state;
   }
 
-  const loop = (async () => {
-    while (watching && watched.problem === null) {
-      watched.looks++;
-      try {
-        const state = await look();
-        if (!watched.states.includes(state)) watched.states.push(state);
-      } catch (error) {
-        watched.problem = error instanceof Error ? error.message : String(error);
-      }
-      await new Promise((resolve) => setTimeout(resolve, 3));
-    }
-  })();
-  return async () => {
-    watching = false;
-    await loop;
-    return watched;
-  };
+  const stop = watchWhile(look, 3);
+  return async () => ({ ...await stop(), ticketReads });
 }
 
 Deno.test("vivenu: pull runs killed with SIGKILL at any moment and started again end with the files of one uninterrupted run, every file always whole", async () => {

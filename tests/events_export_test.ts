@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import type postgres from "postgres";
-import { killUntilDone, ROOT, runCli } from "./cli.ts";
+import { StateStore } from "../lib/state.ts";
+import { type CliOptions, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { type Watch, watchWhile } from "./harness.ts";
 import { dropSchema, freshSchema, pgTest } from "./pg_env.ts";
 
@@ -494,69 +495,127 @@ function watchExport(dir: string, old: string | null, expected: string): () => P
   return watchWhile(look, 5);
 }
 
+/** What {@linkcode exportStopped} leaves for a test to check. */
+interface StoppedExport<R> {
+  /** What each phase's sweep returned (see killUntilDone). */
+  sweeps: R[];
+  /** The status of every run the stopped export's ledger holds, newest first. */
+  statuses: string[];
+}
+
+/**
+ * Exports the grown events table twice, a first export and one after a day of
+ * changes: into a reference (its own schema and directory) by one run each,
+ * and in `schema` through `stopRuns`, a sweep of runs stopped again and again
+ * (see killUntilDone), with `data/events.json` and its backups watched
+ * throughout ({@linkcode watchExport}). After each phase the stopped runs'
+ * files must be the reference's: the same export (but for `generated_at`), no
+ * temporary file left over, every backup the complete old export; and in the
+ * end no dead letter open.
+ */
+async function exportStopped<R>(
+  { url, sql, schema }: { url: string; sql: postgres.Sql; schema: string },
+  stopRuns: (args: string[], options: CliOptions) => Promise<R>,
+): Promise<StoppedExport<R>> {
+  const config = "examples/events_export/events.json";
+  const referenceSchema = await freshSchema(sql);
+  const stopped = await setUp(sql, url, schema);
+  const reference = await setUp(sql, url, referenceSchema);
+  try {
+    await growTables(sql, schema);
+    await growTables(sql, referenceSchema);
+    const sweeps: R[] = [];
+    let old: string | null = null;
+    for (const phase of ["first export", "after a change"]) {
+      if (old !== null) {
+        await changeTables(sql, schema);
+        await changeTables(sql, referenceSchema);
+      }
+      // The reference: one run without interruption.
+      const run = await reference.exportRun("events");
+      assert.equal(run.code, 0, run.stderr);
+      assert.match(
+        run.stderr,
+        old === null ? new RegExp(`${KILL_EVENTS} created`) : /60 created, \d+ updated/,
+      );
+      const expected = await reference.text("events");
+
+      // The same export, stopped again and again until a run ends by itself, watched throughout.
+      const stop = watchExport(stopped.dir, old, expected);
+      let watched: Watch;
+      try {
+        const args = ["run", config, "--no-progress"];
+        sweeps.push(await stopRuns(args, { cwd: stopped.dir, env: stopped.env }));
+      } finally {
+        watched = await stop();
+      }
+      assert.equal(watched.problem, null, `${phase}: while the runs were stopped`);
+      assert.ok(watched.looks >= 100, `${phase}: looked ${watched.looks} times`);
+      const actual = await stopped.text("events");
+      assertSameExport(actual, expected, phase);
+
+      // The same files: no temporary file left over, every backup the complete old export.
+      assert.deepEqual(
+        await listDir(join(stopped.dir, "data")),
+        await listDir(join(reference.dir, "data")),
+        phase,
+      );
+      const backups = await stopped.backups();
+      assert.equal(backups.length, (await reference.backups()).length, `${phase}: ${backups}`);
+      for (const name of backups) {
+        assert.equal(await Deno.readTextFile(join(stopped.dir, "data/backups", name)), old, name);
+      }
+      old = actual;
+    }
+
+    // Every record the stopped runs read was exported in the end: no dead letter stays open.
+    const letters = await stopped.cli(["state", config, "deadletters"]);
+    assert.equal(letters.code, 0, letters.stderr);
+    assert.match(letters.stdout, /No open dead letters/);
+    // Every run in the ledger, not only the 20 `state CONFIG runs` lists.
+    const ledger = join(stopped.dir, "data/state/export-events.state.db");
+    const store = StateStore.open(ledger, { readOnly: true });
+    const statuses = store.listRuns(1_000).map((run) => run.status);
+    store.close();
+    return { sweeps, statuses };
+  } finally {
+    await stopped.cleanUp();
+    await reference.cleanUp();
+    await dropSchema(sql, referenceSchema);
+  }
+}
+
 pgTest(
   "events_export: runs killed with SIGKILL at any moment and started again end with the files of one uninterrupted run, the export always whole",
-  async ({ url, sql, schema }) => {
-    const config = "examples/events_export/events.json";
-    const referenceSchema = await freshSchema(sql);
-    const killed = await setUp(sql, url, schema);
-    const reference = await setUp(sql, url, referenceSchema);
-    try {
-      await growTables(sql, schema);
-      await growTables(sql, referenceSchema);
-      const kills: number[] = [];
-      let old: string | null = null;
-      for (const phase of ["first export", "after a change"]) {
-        if (old !== null) {
-          await changeTables(sql, schema);
-          await changeTables(sql, referenceSchema);
-        }
-        // The reference: one run without interruption.
-        const run = await reference.exportRun("events");
-        assert.equal(run.code, 0, run.stderr);
-        assert.match(
-          run.stderr,
-          old === null ? new RegExp(`${KILL_EVENTS} created`) : /60 created, \d+ updated/,
-        );
-        const expected = await reference.text("events");
+  async (pg) => {
+    const { sweeps: kills, statuses } = await exportStopped(
+      pg,
+      (args, options) => killUntilDone(args, options),
+    );
+    assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
+    assert.ok(!statuses.includes("running"), statuses.join());
+  },
+);
 
-        // The same export, killed again and again until a run ends by itself, watched throughout.
-        const stop = watchExport(killed.dir, old, expected);
-        let watched: Watch;
-        try {
-          const args = ["run", config, "--no-progress"];
-          kills.push(await killUntilDone(args, { cwd: killed.dir, env: killed.env }));
-        } finally {
-          watched = await stop();
-        }
-        assert.equal(watched.problem, null, `${phase}: while the runs were killed`);
-        assert.ok(watched.looks >= 100, `${phase}: looked ${watched.looks} times`);
-        const actual = await killed.text("events");
-        assertSameExport(actual, expected, phase);
-
-        // The same files: no temporary file left over, every backup the complete old export.
-        assert.deepEqual(
-          await listDir(join(killed.dir, "data")),
-          await listDir(join(reference.dir, "data")),
-          phase,
-        );
-        const backups = await killed.backups();
-        assert.equal(backups.length, (await reference.backups()).length, `${phase}: ${backups}`);
-        for (const name of backups) {
-          assert.equal(await Deno.readTextFile(join(killed.dir, "data/backups", name)), old, name);
-        }
-        old = actual;
-      }
-      assert.ok(kills.every((n) => n >= 3), `killed ${kills.join(" and ")} times`);
-
-      // Every record the killed runs read was exported in the end: no dead letter stays open.
-      const letters = await killed.cli(["state", config, "deadletters"]);
-      assert.equal(letters.code, 0, letters.stderr);
-      assert.match(letters.stdout, /No open dead letters/);
-    } finally {
-      await killed.cleanUp();
-      await reference.cleanUp();
-      await dropSchema(sql, referenceSchema);
-    }
+pgTest(
+  "events_export: runs stopped with SIGTERM at any moment exit 143 within 10 s and, started again, end with the files of one uninterrupted run, the export always whole",
+  async (pg) => {
+    // 40 ms steps: a run takes well under a second, a third of it Deno starting, so 60 ms steps
+    // stopped only 4 to 6 runs of an export gracefully; 40 ms stop 7 to 10.
+    const { sweeps, statuses } = await exportStopped(
+      pg,
+      (args, options) => killUntilDone(args, options, 40, "SIGTERM"),
+    );
+    const interrupted = sweeps.map((sweep) => sweep.interrupted);
+    assert.ok(
+      interrupted.every((n) => n >= 3),
+      `stopped gracefully ${interrupted.join(" and ")} times`,
+    );
+    // Each graceful stop is in the ledger as an interrupted run; none was left running, killed
+    // or failed.
+    const count = (status: string) => statuses.filter((s) => s === status).length;
+    assert.equal(count("interrupted"), interrupted[0] + interrupted[1], statuses.join());
+    assert.ok(count("finished") >= 2, statuses.join());
+    assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
   },
 );

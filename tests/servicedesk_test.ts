@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { isDeepStrictEqual } from "node:util";
-import { killUntilDone, ROOT, runCli } from "./cli.ts";
+import { StateStore } from "../lib/state.ts";
+import { type CliOptions, killUntilDone, ROOT, runCli } from "./cli.ts";
 import { dropSchema, freshSchema, pgTest, type PgTestContext } from "./pg_env.ts";
 import { mountSdp, type SdpApi, type SdpRequest, sdpTickets } from "./sdp_api.ts";
 import { StubServer } from "./stub_server.ts";
@@ -348,51 +349,94 @@ function assertSameTickets(actual: LoadedTicket[], expected: LoadedTicket[]): vo
   assert.equal(actual.length, expected.length, counts);
 }
 
+/** What {@linkcode loadStopped} leaves for a test to check. */
+interface StoppedLoad<R> {
+  /** What the sweep returned (see killUntilDone). */
+  sweep: R;
+  /** The status of every run the stopped pipeline's ledger holds, newest first. */
+  statuses: string[];
+}
+
+/**
+ * Loads 1,100 tickets (22 pages of 50, 40 ms apart, inserted 50 at a time)
+ * twice: into a reference (its own schema, directory and API) by one
+ * uninterrupted run, and into `pg` through `stopRuns`, a sweep of runs stopped
+ * again and again (see killUntilDone). The stopped runs must end with the
+ * reference's rows: every ticket once, as one uninterrupted run loads it.
+ */
+async function loadStopped<R>(
+  pg: PgTestContext,
+  stopRuns: (args: string[], options: CliOptions) => Promise<R>,
+): Promise<StoppedLoad<R>> {
+  // A run takes about 1.3 s, the last 0.8 s of it paging and inserting, with the ledger
+  // written at 500 and 1,000 tickets. Signals 60 ms apart land in start-up, paging (rate-limit
+  // waits, and page requests: the stopped runs' API answers after 25 ms), inserts, the ledger
+  // and the end.
+  const count = 1_100;
+  const tickets = manyTickets(count);
+  const pace: Pace = { pageSize: 50, minIntervalMs: 40, batchSize: 50 };
+  const args = ["--tenant-id", "acme"];
+
+  // The reference: one uninterrupted run, in a schema, directory and API of its own.
+  const reference: PgTestContext = { ...pg, schema: await freshSchema(pg.sql) };
+  try {
+    await using r = await setup(reference, tickets, pace);
+    const run = await r.run(args);
+    assert.equal(run.code, 0, run.stderr);
+    assert.match(run.stderr, new RegExp(`${count} tickets read, ${count} created, .* 0 skipped`));
+    assert.equal(r.api.calls.length, count / pace.pageSize, "pages");
+    const expected = await loadedTickets(reference, r.table);
+    // Exactly the closed/resolved tickets of the range (ids below 200001), each once.
+    const wanted = tickets.map((t) => String(t.id)).filter((id) => Number(id) < 200_001);
+    assert.deepEqual(expected.map((row) => row.ticket_id), wanted.sort());
+
+    await using s = await setup(pg, tickets, pace);
+    s.stub.latency(25);
+    const sweep = await stopRuns(["run", CONFIG, "--no-progress", ...args], {
+      cwd: s.dir,
+      env: s.env,
+    });
+    assertSameTickets(await loadedTickets(pg, s.table), expected);
+
+    // Every run in the ledger, not only the 20 `state CONFIG runs` lists.
+    const ledger = join(s.dir, "data/servicedesk-acme.state.db");
+    const store = StateStore.open(ledger, { readOnly: true });
+    const statuses = store.listRuns(1_000).map((run) => run.status);
+    store.close();
+    return { sweep, statuses };
+  } finally {
+    await dropSchema(pg.sql, reference.schema);
+  }
+}
+
 pgTest(
   "servicedesk: runs killed with SIGKILL at any moment and started again load every ticket once, as one uninterrupted run",
   async (pg) => {
-    // 22 pages of 50, 40 ms apart, inserted 50 at a time: a run takes about 1.3 s, the last
-    // 0.8 s of it paging and inserting, with the ledger written at 500 and 1,000 tickets. The
-    // kills, 60 ms apart, land in start-up, paging, inserts, the ledger and the end.
-    const count = 1_100;
-    const tickets = manyTickets(count);
-    const pace: Pace = { pageSize: 50, minIntervalMs: 40, batchSize: 50 };
-    const args = ["--tenant-id", "acme"];
+    const { sweep: kills, statuses } = await loadStopped(
+      pg,
+      (args, options) => killUntilDone(args, options),
+    );
+    assert.ok(kills >= 3, `killed ${kills} times`);
+    // The ledger marked the killed runs it saw as killed; none is left running.
+    assert.ok(!statuses.includes("running"), statuses.join());
+    const noticed = statuses.filter((status) => status === "killed").length;
+    assert.ok(noticed >= 1 && noticed <= kills, `${noticed} killed runs of ${kills}`);
+  },
+);
 
-    // The reference: one uninterrupted run, in a schema, directory and API of its own.
-    const reference: PgTestContext = { ...pg, schema: await freshSchema(pg.sql) };
-    try {
-      await using r = await setup(reference, tickets, pace);
-      const run = await r.run(args);
-      assert.equal(run.code, 0, run.stderr);
-      assert.match(run.stderr, new RegExp(`${count} tickets read, ${count} created, .* 0 skipped`));
-      assert.equal(r.api.calls.length, count / pace.pageSize, "pages");
-      const expected = await loadedTickets(reference, r.table);
-      // Exactly the closed/resolved tickets of the range (ids below 200001), each once.
-      const wanted = tickets.map((t) => String(t.id)).filter((id) => Number(id) < 200_001);
-      assert.deepEqual(expected.map((row) => row.ticket_id), wanted.sort());
-
-      await using s = await setup(pg, tickets, pace);
-      const kills = await killUntilDone(["run", CONFIG, "--no-progress", ...args], {
-        cwd: s.dir,
-        env: s.env,
-      });
-      assert.ok(kills >= 3, `killed ${kills} times`);
-      assertSameTickets(await loadedTickets(pg, s.table), expected);
-
-      // The ledger marked the killed runs it saw as killed; none is left running.
-      const runs = await runCli(["state", CONFIG, "runs", "--json", ...args], {
-        cwd: s.dir,
-        env: s.env,
-      });
-      assert.equal(runs.code, 0, runs.stderr);
-      const ledger = JSON.parse(runs.stdout) as { status: string }[];
-      const statuses = ledger.map(({ status }) => status);
-      assert.ok(!statuses.includes("running"), statuses.join());
-      const noticed = statuses.filter((status) => status === "killed").length;
-      assert.ok(noticed >= 1 && noticed <= kills, `${noticed} killed runs of ${kills}`);
-    } finally {
-      await dropSchema(pg.sql, reference.schema);
-    }
+pgTest(
+  "servicedesk: runs stopped with SIGTERM at any moment exit 143 within 10 s and, started again, load every ticket once, as one uninterrupted run",
+  async (pg) => {
+    const { sweep, statuses } = await loadStopped(
+      pg,
+      (args, options) => killUntilDone(args, options, 60, "SIGTERM"),
+    );
+    assert.ok(sweep.interrupted >= 3, `stopped gracefully ${sweep.interrupted} times`);
+    // Each graceful stop is in the ledger as an interrupted run; none was left running, killed
+    // or failed.
+    const count = (status: string) => statuses.filter((s) => s === status).length;
+    assert.equal(count("interrupted"), sweep.interrupted, statuses.join());
+    assert.ok(count("finished") >= 1, statuses.join());
+    assert.equal(count("interrupted") + count("finished"), statuses.length, statuses.join());
   },
 );

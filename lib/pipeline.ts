@@ -59,6 +59,13 @@ export interface RunInput {
 /** Commits are grouped into one ledger transaction per this many results, or per second. */
 const COMMIT_BATCH = 500;
 const COMMIT_INTERVAL_MS = 1000;
+/**
+ * Failures after a stop was asked for that are logged one by one; the rest are
+ * counted in one line. A sink that cannot finish (an export not written) fails
+ * every record it holds, and a line each would hold up the stop and flood the
+ * journal.
+ */
+const STOPPED_FAILURES_LOGGED = 5;
 /** Records whose ledger state is read in one query. */
 const LOOKUP_BATCH = 100;
 
@@ -233,6 +240,7 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     holdLedger = input.mode === "run" && sinks.some((sink) => sink.commitsAtClose === true);
     if (holdLedger) store.holdWrites();
     let lastFlush = performance.now();
+    let stoppedFailures = 0;
     const flush = () => {
       if (input.mode === "run") store.commitResults(pending);
       pending.length = 0;
@@ -246,7 +254,9 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
           result.reason = "no sink handled the record";
         }
         counters.outcomes[result.outcome]++;
-        if (result.outcome === "failed") {
+        const counted = result.outcome === "failed" && controller.signal.aborted &&
+          ++stoppedFailures > STOPPED_FAILURES_LOGGED;
+        if (result.outcome === "failed" && !counted) {
           log.warn("Failed {key} ({origin}): {reason}", {
             key: result.item.key,
             origin: `${result.item.origin.source} ${result.item.origin.position}`,
@@ -273,6 +283,12 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
     } finally {
       flush();
       progress.finish();
+      if (stoppedFailures > STOPPED_FAILURES_LOGGED) {
+        log.warn(
+          "{count} more records failed after the stop, not listed one by one (the ledger holds each with its reason; the next run retries them)",
+          { count: stoppedFailures - STOPPED_FAILURES_LOGGED },
+        );
+      }
     }
     completed = !controller.signal.aborted;
     if (completed) {

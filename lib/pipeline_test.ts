@@ -9,6 +9,7 @@ import { runPipeline } from "./pipeline.ts";
 import { Registry } from "./registry.ts";
 import { defineStage, type Item } from "./stage.ts";
 import { StateStore } from "./state.ts";
+import { withLogs } from "../tests/harness.ts";
 
 // Small real stages over an in-memory "destination", to test the runner through the contract.
 const destination = new Map<string, unknown>();
@@ -17,6 +18,8 @@ let authFailAfter = Infinity;
 let failAtClose = false;
 const readerCommits: string[] = [];
 let probeCreates = 0;
+/** Called by transform.stopper with the count of records it has passed on. */
+let onPassed: (count: number) => void = () => {};
 
 const registry = new Registry([
   defineStage({
@@ -138,6 +141,40 @@ const registry = new Registry([
             }, { once: true });
           });
           yield item;
+        }
+      },
+    }),
+  }),
+  defineStage({
+    kind: "transform",
+    name: "stopper",
+    summary: "Tells onPassed how many records it has passed on (a test stops the run from there).",
+    config: z.object({}).strict(),
+    create: () => ({
+      async *process(items) {
+        let count = 0;
+        for await (const item of items) {
+          yield item;
+          onPassed(++count);
+        }
+      },
+    }),
+  }),
+  defineStage({
+    kind: "sync-tickets",
+    name: "hold",
+    summary: "Holds every record to the end, then fails them all if the run was stopped.",
+    config: z.object({}).strict(),
+    create: (_config, ctx) => ({
+      async *sync(results) {
+        const held = [];
+        for await (const result of results) held.push(result);
+        for (const result of held) {
+          if (ctx.signal.aborted) {
+            result.outcome = "failed";
+            result.reason = "not written: the run was stopped";
+          } else result.outcome = "created";
+          yield result;
         }
       },
     }),
@@ -561,4 +598,48 @@ Deno.test("runPipeline() stopped while a stage waits on the run's signal exits 1
   assert.equal(store.listRuns()[0].status, "interrupted");
   store.close();
   await Deno.remove(dir, { recursive: true });
+});
+
+Deno.test("runPipeline() after a stop logs five failures one by one and the rest in one line", async () => {
+  const many = Array.from({ length: 40 }, (_, i) => ({ id: `K${i}`, status: "open", n: i }));
+  const { dir, config } = await setup(many);
+  const held = parseConfig(
+    JSON.stringify({
+      name: "t",
+      key: "id",
+      state: { path: config.statePath },
+      stages: [
+        { use: "read.inline", records: many },
+        { use: "transform.stopper" },
+        { use: "sync-tickets.hold" },
+      ],
+    }),
+    "t.json",
+    { registry, env: {} },
+  );
+  const controller = new AbortController();
+  onPassed = (count) => {
+    if (count === 30) controller.abort("SIGTERM");
+  };
+  try {
+    await withLogs(async (lines) => {
+      const report = await runPipeline({ config: held, mode: "run", signal: controller.signal });
+      assert.equal(report.exitCode, 143);
+      assert.equal(report.outcomes.failed, 30);
+      const failed = lines.filter((line) => line.startsWith("Failed K"));
+      assert.equal(failed.length, 5, lines.join("\n"));
+      assert.ok(
+        lines.includes(
+          "25 more records failed after the stop, not listed one by one (the ledger holds each with its reason; the next run retries them)",
+        ),
+        lines.join("\n"),
+      );
+    });
+    const store = StateStore.open(config.statePath, { readOnly: true });
+    assert.equal(store.getRecord("K29")?.lastError, "not written: the run was stopped");
+    store.close();
+  } finally {
+    onPassed = () => {};
+    await Deno.remove(dir, { recursive: true });
+  }
 });

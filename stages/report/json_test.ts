@@ -101,3 +101,21 @@ Deno.test("reportJson() config: unknown placeholders in path are reported at val
   ]);
   assert.deepEqual(configProblems(stage, {}), []);
 });
+
+Deno.test("reportJson() removes the temporary copies killed writes of its file left, and no other", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    // What runs SIGKILLed while writing latest.json leave, beside another report's write.
+    const leftovers = [".latest.json.0badf00d.tmp", ".latest.json.1234abcd.tmp"];
+    const other = ".other.json.0badf00d.tmp";
+    for (const name of [...leftovers, other]) await Deno.writeTextFile(join(dir, name), "{");
+    const { ctx } = testContext({ cwd: dir });
+    const runtime = await createStage(stage, { path: "latest.json" }, ctx);
+    await runtime.report(RUN);
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names.sort(), [other, "latest.json"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

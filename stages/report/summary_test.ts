@@ -129,3 +129,25 @@ Deno.test("reportSummary() config: unknown placeholders are reported at validati
   assert.deepEqual(configProblems(stage, { output: "out/{pipeline}-{date}.md" }), []);
   assert.deepEqual(configProblems(stage, { output: "log" }), []);
 });
+
+Deno.test("reportSummary() removes the temporary copies killed writes of its file left, and no other", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const leftovers = [".summary.md.0badf00d.tmp", ".summary.md.1234abcd.tmp"];
+    const other = ".notes.md.0badf00d.tmp";
+    for (const name of [...leftovers, other]) await Deno.writeTextFile(join(dir, name), "#");
+    const { ctx } = testContext({ cwd: dir });
+    const runtime = await createStage(
+      stage,
+      { countBy: ["event_type"], output: "summary.md" },
+      ctx,
+    );
+    observeAll(runtime);
+    await runtime.report(RUN);
+    const names = [];
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+    assert.deepEqual(names.sort(), [other, "summary.md"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

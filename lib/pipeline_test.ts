@@ -223,18 +223,17 @@ const records = [
   { id: "A", status: "open", n: 6 },
 ];
 
-/** The test pipeline over `data`, its ledger at `statePath`. */
-function pipeline(statePath: string, data: Record<string, unknown>[]) {
+/** The test pipeline over `data` (read.inline, then the stages `after`), its ledger at `statePath`. */
+function pipeline(
+  statePath: string,
+  data: Record<string, unknown>[],
+  after: string[] = ["filter.status", "transform.number", "sync-tickets.memory"],
+) {
   const text = JSON.stringify({
     name: "t",
     key: "id",
     state: { path: statePath },
-    stages: [
-      { use: "read.inline", records: data },
-      { use: "filter.status" },
-      { use: "transform.number" },
-      { use: "sync-tickets.memory" },
-    ],
+    stages: [{ use: "read.inline", records: data }, ...after.map((use) => ({ use }))],
   });
   return parseConfig(text, "t.json", { registry, env: {} });
 }
@@ -575,20 +574,7 @@ Deno.test("runPipeline() resolves a letter without a key of its own when a recor
 Deno.test("runPipeline() stopped while a stage waits on the run's signal exits 143, interrupted, not failed", async () => {
   const many = Array.from({ length: 50 }, (_, i) => ({ id: `K${i}`, status: "open", n: i }));
   const { dir, config } = await setup(many);
-  const slow = parseConfig(
-    JSON.stringify({
-      name: "t",
-      key: "id",
-      state: { path: config.statePath },
-      stages: [
-        { use: "read.inline", records: many },
-        { use: "transform.slow" },
-        { use: "sync-tickets.memory" },
-      ],
-    }),
-    "t.json",
-    { registry, env: {} },
-  );
+  const slow = pipeline(config.statePath, many, ["transform.slow", "sync-tickets.memory"]);
   const controller = new AbortController();
   setTimeout(() => controller.abort("SIGTERM"), 70);
   const report = await runPipeline({ config: slow, mode: "run", signal: controller.signal });
@@ -603,20 +589,7 @@ Deno.test("runPipeline() stopped while a stage waits on the run's signal exits 1
 Deno.test("runPipeline() after a stop logs five failures one by one and the rest in one line", async () => {
   const many = Array.from({ length: 40 }, (_, i) => ({ id: `K${i}`, status: "open", n: i }));
   const { dir, config } = await setup(many);
-  const held = parseConfig(
-    JSON.stringify({
-      name: "t",
-      key: "id",
-      state: { path: config.statePath },
-      stages: [
-        { use: "read.inline", records: many },
-        { use: "transform.stopper" },
-        { use: "sync-tickets.hold" },
-      ],
-    }),
-    "t.json",
-    { registry, env: {} },
-  );
+  const held = pipeline(config.statePath, many, ["transform.stopper", "sync-tickets.hold"]);
   const controller = new AbortController();
   onPassed = (count) => {
     if (count === 30) controller.abort("SIGTERM");

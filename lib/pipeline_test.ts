@@ -223,7 +223,7 @@ const records = [
   { id: "A", status: "open", n: 6 },
 ];
 
-/** The test pipeline over `data` (read.inline, then the stages `after`), its ledger at `statePath`. */
+/** The test pipeline: read.inline over `data`, then the stages `after`; ledger at `statePath`. */
 function pipeline(
   statePath: string,
   data: Record<string, unknown>[],

@@ -21,7 +21,7 @@ import {
   runLookups,
 } from "./lookup.ts";
 import { closest, type Registry, stageEntryId } from "./registry.ts";
-import { collectSecrets, Redactor } from "./secret.ts";
+import { collectSecrets, namedLikeSecret, Redactor } from "./secret.ts";
 import type { StageDefinition, StageKind } from "./stage.ts";
 
 /** The type a declared parameter takes on the command line. */
@@ -138,7 +138,6 @@ export interface LoadOptions {
   head?: boolean;
 }
 
-const ENV_SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
 const PLACEHOLDER = /\$\{(env|var|lookup):([^${}]+)\}/;
 
 /** Reads and validates a config file. Throws ConfigError (exit 1) or MissingError (exit 2). */
@@ -471,7 +470,7 @@ function interpolateString(
         );
         return done();
       }
-      if (ENV_SECRET_NAME.test(name)) ctx.secrets.add(String(replacement));
+      if (namedLikeSecret(name)) ctx.secrets.add(String(replacement));
     } else if (source === "lookup") {
       const found = lookupValue(name, path, ctx);
       if (found === undefined) return done();

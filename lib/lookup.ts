@@ -15,7 +15,7 @@ import { resolve } from "node:path";
 import { z } from "zod";
 import { ConfigError, errorMessage, MissingError, RemoteError, TicketsyncError } from "./errors.ts";
 import { openDatabase, pgErrorMessage } from "./postgres.ts";
-import { secret } from "./secret.ts";
+import { namedLikeSecret, secret } from "./secret.ts";
 import { openDatabase as openSqlite } from "./sqlite.ts";
 
 /** A column a lookup returns. */
@@ -66,12 +66,9 @@ export const lookupsSchema = z.record(
 /** Looked-up values: `values[name][column]`. */
 export type LookupValues = Record<string, Record<string, unknown>>;
 
-/** Column names whose values are secret whatever the declaration says. */
-const SECRET_COLUMN = /(key|token|secret|password|passwd|credential)/i;
-
 /** Whether a declared column's value must be redacted. */
 export function isSecretColumn(name: string, column: Lookup["columns"][string]): boolean {
-  return column.secret || SECRET_COLUMN.test(name);
+  return column.secret || namedLikeSecret(name);
 }
 
 /** Every lookup's example values, for checking a config without a database. */

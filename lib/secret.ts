@@ -5,6 +5,17 @@
  */
 import { z } from "zod";
 
+/**
+ * Names whose values are kept secret whatever a config declares: environment
+ * variables (`ITALY_API_KEY`, `DATABASE_URL`) and lookup columns (`api_key`).
+ */
+const SECRET_NAME = /(KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|AUTH|CREDENTIAL|DATABASE_URL)/i;
+
+/** Whether a variable or column `name` is named like a secret (key, token, password, ...). */
+export function namedLikeSecret(name: string): boolean {
+  return SECRET_NAME.test(name);
+}
+
 /** Marks a config field as secret: its value is redacted in logs, reports, errors and plans. */
 export function secret<S extends z.ZodType = z.ZodString>(schema?: S): S {
   return (schema ?? z.string()).meta({ secret: true }) as S;

@@ -182,15 +182,12 @@ export async function* csvItems(
           build = recordBuilder(names, emptyAsNull);
           continue;
         }
-        if (record.fields === null) {
-          onInvalid?.(origin, invalid!, rawExcerpt(record.raw));
-          continue;
-        }
-        const fields = record.fields;
         if (invalid !== undefined) {
-          onInvalid?.(origin, invalid, rawExcerpt(fields.join(options.delimiter)));
+          const raw = record.fields === null ? record.raw : record.fields.join(options.delimiter);
+          onInvalid?.(origin, invalid, rawExcerpt(raw));
           continue;
         }
+        const fields = record.fields!;
         if (fields.length !== names.length && !options.relaxColumnCount) {
           const reason = `expected ${names.length} columns, got ${fields.length}`;
           onInvalid?.(origin, reason, rawExcerpt(fields.join(options.delimiter)));

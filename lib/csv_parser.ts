@@ -132,14 +132,13 @@ export class CsvParser {
         out.push({ fields: null, line: this.#line, reason, raw: this.#raw });
         this.#reason = undefined;
         this.#raw = "";
-        this.#line += this.#newlines + (ended ? 1 : 0);
-        continue;
-      }
-      const fields = this.#fields;
-      // With trim, a line of blanks is an empty line too.
-      const blank = this.#trim && !this.#quoted && fields.length === 1 && fields[0] === "";
-      if (!(this.#skipEmptyLines && blank)) {
-        out.push({ fields, line: this.#line });
+      } else {
+        const fields = this.#fields;
+        // With trim, a line of blanks is an empty line too.
+        const blank = this.#trim && !this.#quoted && fields.length === 1 && fields[0] === "";
+        if (!(this.#skipEmptyLines && blank)) {
+          out.push({ fields, line: this.#line });
+        }
       }
       this.#line += this.#newlines + (ended ? 1 : 0);
     }

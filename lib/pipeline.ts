@@ -13,7 +13,7 @@ import { hashJson, stableStringify } from "./hash.ts";
 import { HttpPool } from "./http.ts";
 import { KeySet } from "./key_set.ts";
 import { acquireLock, type PipelineLock } from "./lock.ts";
-import { keyOf, keySpecOf } from "./record_key.ts";
+import { keyOf, type KeySpec, keySpecOf } from "./record_key.ts";
 import { Progress } from "./progress.ts";
 import { buildReport, formatSummary, RunCounters, type StageCounter } from "./report.ts";
 import { Redactor } from "./secret.ts";
@@ -254,9 +254,9 @@ export async function runPipeline(input: RunInput): Promise<RunReport> {
           result.reason = "no sink handled the record";
         }
         counters.outcomes[result.outcome]++;
-        const counted = result.outcome === "failed" && controller.signal.aborted &&
+        const unlisted = result.outcome === "failed" && controller.signal.aborted &&
           ++stoppedFailures > STOPPED_FAILURES_LOGGED;
-        if (result.outcome === "failed" && !counted) {
+        if (result.outcome === "failed" && !unlisted) {
           log.warn("Failed {key} ({origin}): {reason}", {
             key: result.item.key,
             origin: `${result.item.origin.source} ${result.item.origin.position}`,
@@ -433,6 +433,8 @@ function stageContext(
   redactor: Redactor,
 ): StageContext {
   const log = getLogger(["ticketsync", entry.id]);
+  // A reader's records have no key yet; a later stage's dead letters carry theirs.
+  const keySpec = entry.definition.kind === "read" ? null : keySpecOf(input.config.key);
   return {
     pipeline: input.config.name,
     runId,
@@ -460,9 +462,7 @@ function stageContext(
         // With the key the record had when it failed (a filter or transform
         // found it invalid), so that another record taking its place in the
         // input does not resolve it (see StateStore's #resolve).
-        const key = entry.definition.kind === "read"
-          ? null
-          : recordKey(input.config.key, item.data);
+        const key = keySpec === null ? null : recordKey(keySpec, item.data);
         store.addDeadLetter(item, entry.id, redactor.redact(reason), runId, key);
       }
     },
@@ -537,8 +537,8 @@ function replaySelection(store: StateStore): ReplaySelection {
 }
 
 /** A record's key, or null when it has no usable one. */
-function recordKey(keySpec: string, data: unknown): string | null {
-  const found = keyOf(keySpecOf(keySpec), data);
+function recordKey(keySpec: KeySpec, data: unknown): string | null {
+  const found = keyOf(keySpec, data);
   return "key" in found ? found.key : null;
 }
 

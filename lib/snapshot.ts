@@ -302,9 +302,9 @@ export function snapshotReader(
 
     async commit(): Promise<void> {
       if (config.moveOnSuccess) {
-        const moves = [
-          ...superseded.map((file) => ({ file, fingerprint: undefined })),
-          ...handled.map(({ file, fingerprint }) => ({ file, fingerprint })),
+        const moves: { file: SnapshotFile; fingerprint?: string }[] = [
+          ...superseded.map((file) => ({ file })),
+          ...handled,
         ];
         for (const { file, fingerprint } of moves) {
           const target = await store.moveToProcessed(file, fingerprint);

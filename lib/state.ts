@@ -11,10 +11,11 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { dirname } from "node:path";
+import { fileExists, openDatabase, transaction } from "./sqlite.ts";
 import type { Item, Outcome, RecordState, StageState } from "./stage.ts";
 
 /** The cache file's one table (a ledger's own `cache` table is from before: adopted once). */
-const CACHE_TABLE = `CREATE TABLE cache (
+const CACHE_TABLE = `CREATE TABLE IF NOT EXISTS cache (
   namespace TEXT NOT NULL,
   key TEXT NOT NULL,
   value TEXT NOT NULL,
@@ -531,23 +532,15 @@ export class StateStore implements StageState {
     let db: DatabaseSync;
     if (this.#readOnly) {
       // plan: read what is cached, keep nothing.
-      let exists = this.cachePath !== ":memory:";
-      try {
-        if (exists) Deno.statSync(this.cachePath);
-      } catch {
-        exists = false;
-      }
+      const exists = this.cachePath !== ":memory:" && fileExists(this.cachePath);
       db = new DatabaseSync(exists ? this.cachePath : ":memory:", { readOnly: exists });
       if (!exists) {
         db.exec(CACHE_TABLE);
         this.#adoptLedgerCache(db);
       }
     } else {
-      db = new DatabaseSync(this.cachePath);
-      db.exec(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;",
-      );
-      db.exec(CACHE_TABLE.replace("CREATE TABLE", "CREATE TABLE IF NOT EXISTS"));
+      db = openDatabase(this.cachePath, { create: true });
+      db.exec(CACHE_TABLE);
       if (Number((db.prepare("PRAGMA user_version").get() as Row).user_version) === 0) {
         this.#adoptLedgerCache(db);
         db.exec("PRAGMA user_version = 1");
@@ -567,9 +560,9 @@ export class StateStore implements StageState {
     const insert = cache.prepare(
       "INSERT OR IGNORE INTO cache (namespace, key, value, created_at) VALUES (?, ?, ?, ?)",
     );
-    cache.exec("BEGIN");
-    for (const row of rows) insert.run(row.namespace, row.key, row.value, row.created_at);
-    cache.exec("COMMIT");
+    transaction(cache, () => {
+      for (const row of rows) insert.run(row.namespace, row.key, row.value, row.created_at);
+    });
   }
 
   // ---- maintenance ----

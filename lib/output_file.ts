@@ -48,6 +48,13 @@ export type ChunkWriter = (write: (chunk: string) => Promise<void>) => Promise<v
 export interface AtomicWriteOptions {
   /** Called after the temporary file is complete and before the rename (a backup, say). */
   beforeRename?: () => Promise<void>;
+  /**
+   * First remove the temporary files that writes of this file killed before
+   * their rename left ({@linkcode removeTemporaries}): for a path that stays
+   * the same from run to run, which would otherwise gather one per kill. Only
+   * for the file's one writer.
+   */
+  removeTemporaries?: boolean;
 }
 
 /**
@@ -62,6 +69,7 @@ export async function writeFileAtomic(
   options: AtomicWriteOptions = {},
 ): Promise<void> {
   const dir = dirname(path);
+  if (options.removeTemporaries) await removeTemporaries(dir, basename(path));
   await Deno.mkdir(dir, { recursive: true });
   const temp = join(dir, temporaryName(basename(path)));
   const encoder = new TextEncoder();
@@ -85,8 +93,12 @@ export async function writeFileAtomic(
 }
 
 /** Writes `text` to `path` atomically (see {@linkcode writeFileAtomic}). */
-export async function writeTextAtomic(path: string, text: string): Promise<void> {
-  await writeFileAtomic(path, (write) => write(text));
+export async function writeTextAtomic(
+  path: string,
+  text: string,
+  options: AtomicWriteOptions = {},
+): Promise<void> {
+  await writeFileAtomic(path, (write) => write(text), options);
 }
 
 /**

@@ -4,12 +4,11 @@
  * through the run's redaction.
  * @module
  */
-import { basename, dirname, resolve } from "node:path";
+import { resolve } from "node:path";
 import { z } from "zod";
 import { isSynced } from "../../lib/outcome.ts";
 import {
   outputTemplateProblems,
-  removeTemporaries,
   renderOutputPath,
   writeTextAtomic,
 } from "../../lib/output_file.ts";
@@ -72,10 +71,9 @@ export const stage = defineStage({
           return;
         }
         const text = JSON.stringify(document, null, config.pretty ? 2 : undefined) + "\n";
-        // A run killed mid-write left its temporary copy: a report path that stays the same
-        // (quickstart-latest.json) would otherwise gather one per kill.
-        await removeTemporaries(dirname(path), basename(path));
-        await writeTextAtomic(path, text);
+        // A report path that stays the same (quickstart-latest.json) would otherwise gather a
+        // temporary copy per run killed mid-write.
+        await writeTextAtomic(path, text, { removeTemporaries: true });
         ctx.log.info("Wrote the run report to {path}", { path });
       },
     };

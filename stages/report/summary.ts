@@ -4,12 +4,11 @@
  * synced records, logged or written to a text/markdown file.
  * @module
  */
-import { basename, dirname, extname, resolve } from "node:path";
+import { extname, resolve } from "node:path";
 import { z } from "zod";
 import { isSynced } from "../../lib/outcome.ts";
 import {
   outputTemplateProblems,
-  removeTemporaries,
   renderOutputPath,
   writeTextAtomic,
 } from "../../lib/output_file.ts";
@@ -58,10 +57,11 @@ export const stage = defineStage({
           return;
         }
         const path = resolve(ctx.cwd, renderOutputPath(config.output, run));
-        // A run killed mid-write left its temporary copy: a report path that stays the same
-        // (quickstart-latest.json) would otherwise gather one per kill.
-        await removeTemporaries(dirname(path), basename(path));
-        await writeTextAtomic(path, ctx.redact(lines.join("\n") + "\n"));
+        // A summary path that stays the same would otherwise gather a temporary copy per run
+        // killed mid-write.
+        await writeTextAtomic(path, ctx.redact(lines.join("\n") + "\n"), {
+          removeTemporaries: true,
+        });
         ctx.log.info("Wrote the run summary to {path}", { path });
       },
     };

@@ -371,12 +371,15 @@ export const stage = defineStage({
      */
     async function removeLeftovers(): Promise<void> {
       if (plan) return;
-      const name = basename(path);
-      let count = await removeTemporaries(dirname(path), name) +
-        await removeTemporaries(backupDir, name);
-      if (metadataPath) {
-        count += await removeTemporaries(dirname(metadataPath), basename(metadataPath));
+      // One listing per directory: the metadata file is often next to the file.
+      const names = new Map<string, Set<string>>();
+      for (const file of [path, join(backupDir, basename(path)), metadataPath]) {
+        if (file === undefined) continue;
+        const dir = dirname(file);
+        names.set(dir, (names.get(dir) ?? new Set()).add(basename(file)));
       }
+      let count = 0;
+      for (const [dir, files] of names) count += await removeTemporaries(dir, files);
       if (count > 0) {
         ctx.log.info("Removed {count} temporary files left by interrupted writes of {path}", {
           count,
@@ -493,7 +496,6 @@ export const stage = defineStage({
       entries: Entry[],
       old: OldFile,
     ): Promise<void> {
-      const exported = entries.filter((entry) => entry.results.length > 0);
       if (metadataPath) {
         const metadata = { metadata: document.metadata, statistics: document.statistics };
         try {
@@ -509,18 +511,21 @@ export const stage = defineStage({
           }
         } catch (error) {
           failAll(
-            exported.flatMap((entry) => entry.results),
+            entries.flatMap((entry) => entry.results),
             `Cannot write "${metadataPath}": ${errorMessage(error)}`,
           );
           return;
         }
       }
       if (!config.individual || !individualDir) return;
-      await removeRecordTemporaries(individualDir, config.individual.name, entries, old);
+      const template = config.individual.name;
+      const names = entries.map((entry) => fileName(renderTemplate(template, entry.data)));
+      await removeRecordTemporaries(individualDir, template, entries, names, old);
       const owners = new Map<string, string>();
       let written = 0;
-      for (const entry of exported) {
-        const name = fileName(renderTemplate(config.individual.name, entry.data));
+      for (const [index, entry] of entries.entries()) {
+        if (entry.results.length === 0) continue;
+        const name = names[index];
         if (name === null) {
           failAll(entry.results, "individual file: the name template gives no usable file name");
           continue;
@@ -550,16 +555,20 @@ export const stage = defineStage({
      * killed run was writing files for are in the file it wrote first). The
      * directory may be shared with other exports or hold other files: a
      * temporary file of any other name is left alone, a write of it may be in
-     * progress.
+     * progress. `entryNames` are the file names of `entries`, in their order.
      */
     async function removeRecordTemporaries(
       dir: string,
       template: string,
       entries: Entry[],
+      entryNames: (string | null)[],
       old: OldFile,
     ): Promise<void> {
       const names = new Set<string>();
-      for (const data of [...entries.map((entry) => entry.data), ...old.records.values()]) {
+      for (const name of entryNames) if (name !== null) names.add(name);
+      const named = new Set(entries.map((entry) => entry.data));
+      for (const data of old.records.values()) {
+        if (named.has(data)) continue; // An old record the file keeps: named already.
         const name = fileName(renderTemplate(template, data));
         if (name !== null) names.add(name);
       }

@@ -452,7 +452,10 @@ export const stage = defineStage({
         if (!await writeMain(document, entries, old)) return;
         logRemoved(entries, old);
       }
-      await writeCompanions(document, entries, old);
+      // The metadata file's generated_at is the file's when the file has one: written now, or
+      // kept from the unchanged old file.
+      const dated = rewritten || old.generatedAt !== undefined;
+      await writeCompanions(document, entries, old, dated);
     }
 
     /** Writes the main file (backing up the old one); false when it failed (results marked). */
@@ -489,24 +492,28 @@ export const stage = defineStage({
      * nothing, and a file deleted or missed by a killed run comes back on the
      * next run). A file that cannot be written fails the records it holds.
      * The per-record files' temporaries that killed runs left go first
-     * ({@linkcode removeRecordTemporaries}).
+     * ({@linkcode removeRecordTemporaries}). The metadata file is compared
+     * with its generated_at when `dated` (it is the file's: new, or kept from
+     * the unchanged old file), and without it when the old file, kept, has none.
      */
     async function writeCompanions(
       document: Record<string, unknown>,
       entries: Entry[],
       old: OldFile,
+      dated: boolean,
     ): Promise<void> {
       if (metadataPath) {
         const metadata = { metadata: document.metadata, statistics: document.statistics };
         try {
-          // Compared without generated_at, like the main file: an unchanged export keeps it.
           let current: unknown = undefined;
           try {
             current = JSON.parse(await Deno.readTextFile(metadataPath));
           } catch (error) {
             if (error instanceof Deno.errors.PermissionDenied) throw error;
           }
-          if (current === undefined || comparable(current) !== comparable(metadata)) {
+          const same = (a: unknown, b: unknown) =>
+            dated ? stableStringify(a) === stableStringify(b) : comparable(a) === comparable(b);
+          if (current === undefined || !same(current, metadata)) {
             await writeTextAtomic(metadataPath, toJson(metadata));
           }
         } catch (error) {

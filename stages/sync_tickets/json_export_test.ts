@@ -805,3 +805,27 @@ Deno.test("jsonExport() writes a lost metadata file with the generated_at of the
     await Deno.remove(h.dir, { recursive: true });
   }
 });
+
+Deno.test("jsonExport() rewrites the metadata file when only the file's generated_at is new", async () => {
+  const h = await harness();
+  try {
+    await h.sync(venues(), {}, WITH_FILES);
+    // A field no statistic counts: the file is rewritten, its metadata and statistics are alike
+    // but for generated_at, which the metadata file must follow.
+    h.clock.instant = Temporal.Instant.from("2025-09-19T00:00:00Z");
+    const changed = [{ ...VENUES[0], capacity: 900 }, VENUES[1], VENUES[2]];
+    assert.deepEqual(outcomes(await h.sync(venues(changed), {}, WITH_FILES)), [
+      "updated",
+      "unchanged",
+      "unchanged",
+    ]);
+    const main = JSON.parse(await Deno.readTextFile(h.file));
+    assert.equal(main.metadata.generated_at, "2025-09-19T00:00:00Z");
+    assert.deepEqual(JSON.parse(await Deno.readTextFile(join(h.dir, "data/metadata.json"))), {
+      metadata: main.metadata,
+      statistics: main.statistics,
+    });
+  } finally {
+    await Deno.remove(h.dir, { recursive: true });
+  }
+});
